@@ -1,0 +1,135 @@
+"""One error hierarchy: each error has a code and an HTTP status; adapters render it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HonuaError(Exception):
+    """Base of every error a client may see."""
+
+    code = "honua-error"
+    status = 500
+    title = "Server error"
+
+    def __init__(self, message: str = "", *, details: list[str] | None = None, **extra: Any) -> None:
+        super().__init__(message or self.title)
+        self.message = message or self.title
+        self.details = details or []
+        self.extra = extra
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details, "status": self.status}
+
+
+class InvalidRequest(HonuaError):
+    code = "invalid-request"
+    status = 400
+    title = "Invalid request"
+
+
+class InvalidParameterValue(InvalidRequest):
+    code = "invalid-parameter-value"
+    title = "Invalid parameter value"
+
+
+class MissingParameter(InvalidRequest):
+    code = "missing-parameter"
+    title = "Missing parameter"
+
+
+class UnknownParameter(InvalidRequest):
+    code = "unknown-parameter"
+    title = "Unknown parameter"
+
+
+class InvalidGeometry(InvalidParameterValue):
+    code = "invalid-geometry"
+    title = "Invalid geometry"
+
+
+class PayloadTooLarge(HonuaError):
+    code = "payload-too-large"
+    status = 413
+    title = "Payload too large"
+
+
+class InputLimitExceeded(PayloadTooLarge):
+    code = "input-limit-exceeded"
+    title = "Input limit exceeded"
+
+
+class NotAuthenticated(HonuaError):
+    code = "not-authenticated"
+    status = 401
+    title = "Authentication required"
+
+
+class PermissionDenied(HonuaError):
+    code = "forbidden"
+    status = 403
+    title = "Forbidden"
+
+
+class NoSuchProcess(HonuaError):
+    code = "no-such-process"
+    status = 404
+    title = "No such process"
+
+
+class NoSuchJob(HonuaError):
+    code = "no-such-job"
+    status = 404
+    title = "No such job"
+
+
+class NoSuchOutput(HonuaError):
+    code = "no-such-output"
+    status = 404
+    title = "No such output"
+
+
+class ResultNotReady(HonuaError):
+    code = "result-not-ready"
+    status = 404
+    title = "Result not ready"
+
+
+class ResultNotAvailable(HonuaError):
+    code = "result-not-available"
+    status = 404
+    title = "Result not available"
+
+
+class ModeNotSupported(HonuaError):
+    code = "mode-not-supported"
+    status = 400
+    title = "Execution mode not supported"
+
+
+class QuotaExceeded(HonuaError):
+    code = "quota-exceeded"
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str = "", *, retry_after: int = 1, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class InvalidRunTransition(HonuaError):
+    code = "invalid-run-transition"
+    status = 409
+    title = "The job is not in a state that allows this"
+
+
+class NoTierAvailable(HonuaError):
+    code = "no-tier-available"
+    status = 503
+    title = "No execution tier can serve this request"
+
+
+class ExecutionFailed(HonuaError):
+    code = "execution-failed"
+    status = 500
+    title = "Execution failed"

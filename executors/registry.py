@@ -1,0 +1,28 @@
+"""Tier name -> executor instance. The scheduler reads capability flags, not names."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import import_module
+
+from executors.base import Executor
+
+TIER_CLASSES: dict[str, str] = {
+    "inprocess": "executors.inprocess.executor.InProcessExecutor",
+    "postgis": "executors.postgis.executor.PostGISExecutor",
+}
+
+
+@cache
+def get_executor(tier: str) -> Executor | None:
+    """The executor of a tier, or None when the tier is not installed here."""
+    path = TIER_CLASSES.get(tier)
+    if path is None:
+        return None
+    module, _, name = path.rpartition(".")
+    cls = getattr(import_module(module), name)
+    return cls()
+
+
+def known_tiers() -> list[str]:
+    return list(TIER_CLASSES)

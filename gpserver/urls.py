@@ -1,0 +1,3 @@
+"""GeoservicesREST GPServer URLs (filled by the GPServer issue)."""
+
+urlpatterns: list = []

@@ -1,0 +1,149 @@
+"""Honua settings: every value comes from the environment (12-factor), see README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DATA_DIR = Path(env.str("HONUA_DATA_DIR", default=str(BASE_DIR / ".data")))
+PG_PORT = env.int("HONUA_PG_PORT", default=54329)
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="honua-insecure-development-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.gis",
+    "rest_framework",
+    "django_q",
+    "controlplane.apps.ControlPlaneConfig",
+    "executors.apps.ExecutorsConfig",
+    "ogcprocesses.apps.OgcProcessesConfig",
+    "gpserver.apps.GpServerConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "honua.urls"
+WSGI_APPLICATION = "honua.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db(
+        "DATABASE_URL",
+        default=f"postgis://honua:honua@127.0.0.1:{PG_PORT}/honua",
+        engine="django.contrib.gis.db.backends.postgis",
+    )
+}
+DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("HONUA_DB_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("HONUA_TEST_DB_NAME", default="test_honua")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+GDAL_LIBRARY_PATH = env.str("GDAL_LIBRARY_PATH", default=None)
+GEOS_LIBRARY_PATH = env.str("GEOS_LIBRARY_PATH", default=None)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_ROOT = Path(env.str("HONUA_MEDIA_ROOT", default=str(DATA_DIR / "artifacts")))
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HONUA_MAX_REQUEST_BYTES", default=50 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# django-q2: ORM broker by default; REDIS_URL switches to Redis for scale-out.
+Q_CLUSTER: dict = {
+    "name": "honua",
+    "workers": env.int("HONUA_Q_WORKERS", default=2),
+    "recycle": 500,
+    "timeout": env.int("HONUA_Q_TIMEOUT", default=6 * 3600),
+    "retry": env.int("HONUA_Q_RETRY", default=6 * 3600 + 60),
+    "max_attempts": 1,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "catch_up": False,
+    "poll": env.float("HONUA_Q_POLL", default=0.05),
+    "label": "Task queue",
+    "orm": "default",
+}
+if env.str("REDIS_URL", default=""):
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = env.str("REDIS_URL")
+# Tests may run tasks inline; production never does.
+Q_CLUSTER["sync"] = env.bool("HONUA_Q_SYNC", default=False)
+
+# Honua behaviour
+HONUA = {
+    "BASE_URL": env.str("HONUA_BASE_URL", default=""),
+    "SYNC_DEADLINE_SECONDS": env.float("HONUA_SYNC_DEADLINE_SECONDS", default=20.0),
+    "LEASE_SECONDS": env.float("HONUA_LEASE_SECONDS", default=30.0),
+    "RESULT_TTL_HOURS": env.float("HONUA_RESULT_TTL_HOURS", default=6.0),
+    "INLINE_OUTPUT_MAX_BYTES": env.int("HONUA_INLINE_OUTPUT_MAX_BYTES", default=16 * 1024 * 1024),
+    "ARTIFACT_LINK_SECONDS": env.int("HONUA_ARTIFACT_LINK_SECONDS", default=3600),
+    "POSTGIS_ROLE": env.str("HONUA_POSTGIS_ROLE", default="honua_gp_exec"),
+    "POSTGIS_STATEMENT_TIMEOUT_MS": env.int("HONUA_POSTGIS_STATEMENT_TIMEOUT_MS", default=30000),
+    "CALLBACK_ATTEMPTS": env.int("HONUA_CALLBACK_ATTEMPTS", default=3),
+    "CALLBACK_TIMEOUT_SECONDS": env.float("HONUA_CALLBACK_TIMEOUT_SECONDS", default=10.0),
+    # Hosts that outbound requests may reach even if they resolve to private addresses
+    # (operators' own services; tests' loopback receivers).
+    "OUTBOUND_ALLOW_HOSTS": env.list("HONUA_OUTBOUND_ALLOW_HOSTS", default=[]),
+    "DEFAULT_TENANT": env.str("HONUA_DEFAULT_TENANT", default="demo"),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "honua.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": env.str("HONUA_LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django-q": {"level": env.str("HONUA_Q_LOG_LEVEL", default="WARNING")},
+    },
+}
