@@ -1,0 +1,184 @@
+"""Reads for the adapters. Every query of runs and artifacts is scoped to the caller's tenant."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from controlplane.contracts import (
+    ExecutionResult,
+    Principal,
+    ProcessSpec,
+    RunStatus,
+    Surface,
+)
+from controlplane.exceptions import NoSuchJob, NoSuchOutput, ResultNotAvailable, ResultNotReady
+from controlplane.models import Artifact, ProcessRun
+from controlplane.services.artifacts import artifact_open
+from controlplane.services.execution import _result_from_run
+from controlplane.services.policy import process_resolve, processes_resolve, tenant_get
+
+_LIST_FIELDS = (
+    "id", "tenant_id", "process_id", "status", "mode", "surface", "progress", "progress_message",
+    "created_at", "started_at", "finished_at", "updated_at", "dismissed_at", "tier_used",
+    "error", "output_links", "request", "results_removed_at",
+)
+
+
+def process_get(*, principal: Principal, process_id: str) -> ProcessSpec:
+    return process_resolve(principal=principal, process_id=process_id).spec
+
+
+def processes_for_principal(*, principal: Principal) -> list[ProcessSpec]:
+    return [r.spec for r in processes_resolve(principal=principal)]
+
+
+def _runs(principal: Principal) -> QuerySet[ProcessRun]:
+    return ProcessRun.objects.filter(tenant_id=tenant_get(principal.tenant).pk)
+
+
+def _parse_id(run_id: str | uuid.UUID) -> uuid.UUID:
+    try:
+        return run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))
+    except ValueError:
+        raise NoSuchJob(f"no job {run_id}") from None
+
+
+def run_get(*, principal: Principal, run_id: str | uuid.UUID, with_outputs: bool = False) -> ExecutionResult:
+    """One run of the caller's tenant, as adapters see it."""
+    query = _runs(principal).filter(id=_parse_id(run_id)).defer("inputs")
+    if not with_outputs:
+        query = query.defer("outputs")
+    run = query.first()
+    if run is None:
+        raise NoSuchJob(f"no job {run_id}")
+    result = _result_from_run(run)
+    if not with_outputs:
+        object.__setattr__(result, "outputs", None)
+    return result
+
+
+def run_tenant_id(*, principal: Principal, run_id: str | uuid.UUID) -> int:
+    """The tenant id of a visible run (for writes); NoSuchJob otherwise."""
+    tenant_id = tenant_get(principal.tenant).pk
+    if not ProcessRun.objects.filter(id=_parse_id(run_id), tenant_id=tenant_id).exists():
+        raise NoSuchJob(f"no job {run_id}")
+    return tenant_id
+
+
+def run_outputs(*, principal: Principal, run_id: str | uuid.UUID) -> tuple[ExecutionResult, dict[str, Any]]:
+    """A finished run and its outputs by name (spilled artifacts read back when transmitted
+    by value; by-reference outputs stay links). ResultNotReady while it runs."""
+    result = run_get(principal=principal, run_id=run_id, with_outputs=True)
+    if not result.is_finished:
+        raise ResultNotReady(f"job {result.run_id} is {result.status.value}; results are not ready")
+    if result.status is not RunStatus.SUCCEEDED:
+        return result, {}
+    if result.outputs is None:
+        raise ResultNotAvailable(f"the results of job {result.run_id} were removed")
+    values = dict(result.outputs)
+    for name, link in result.output_links.items():
+        if link.get("transmission", "value") == "value":
+            values[name] = artifact_value(principal=principal, artifact_id=link["artifact"])
+    return result, values
+
+
+def run_inputs(*, principal: Principal, run_id: str | uuid.UUID) -> dict[str, Any]:
+    row = _runs(principal).filter(id=_parse_id(run_id)).values_list("inputs", flat=True).first()
+    if row is None:
+        raise NoSuchJob(f"no job {run_id}")
+    return row
+
+
+def artifact_value(*, principal: Principal, artifact_id: str) -> Any:
+    art = artifact_get(principal=principal, artifact_id=artifact_id)
+    return orjson.loads(artifact_open(art).read_bytes())
+
+
+def artifact_get(*, principal: Principal | None, artifact_id: str) -> Artifact:
+    """An artifact, scoped to the principal's tenant (None: a signed link was checked)."""
+    try:
+        aid = uuid.UUID(str(artifact_id))
+    except ValueError:
+        raise NoSuchOutput("no such artifact") from None
+    query = Artifact.objects.filter(id=aid)
+    if principal is not None:
+        query = query.filter(tenant_id=tenant_get(principal.tenant).pk)
+    art = query.first()
+    if art is None or (art.expires_at and art.expires_at < timezone.now()):
+        raise NoSuchOutput("no such artifact, or it has expired")
+    return art
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    process_ids: tuple[str, ...] = ()
+    statuses: tuple[RunStatus, ...] = ()
+    surfaces: tuple[Surface, ...] = ()
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    min_duration: float | None = None
+    max_duration: float | None = None
+    dismissed: bool | None = None
+
+
+@dataclass(frozen=True)
+class RunPage:
+    results: list[ExecutionResult]
+    next_cursor: str | None
+    prev_offset: int | None
+
+
+def runs_for_tenant(
+    *, principal: Principal, filters: RunFilter, limit: int, offset: int = 0
+) -> RunPage:
+    """A page of the tenant's runs, newest first, without inputs or outputs loaded."""
+    query = _runs(principal)
+    if filters.process_ids:
+        query = query.filter(process_id__in=filters.process_ids)
+    if filters.statuses:
+        query = query.filter(status__in=[s.value for s in filters.statuses])
+    if filters.surfaces:
+        query = query.filter(surface__in=[s.value for s in filters.surfaces])
+    if filters.created_after:
+        query = query.filter(created_at__gte=filters.created_after)
+    if filters.created_before:
+        query = query.filter(created_at__lte=filters.created_before)
+    if filters.dismissed is not None:
+        query = query.filter(dismissed_at__isnull=not filters.dismissed)
+    if filters.min_duration is not None or filters.max_duration is not None:
+        from django.db.models import DurationField, ExpressionWrapper, F
+        from django.db.models.functions import Coalesce, Now
+
+        query = query.filter(started_at__isnull=False).annotate(
+            duration=ExpressionWrapper(
+                Coalesce(F("finished_at"), Now()) - F("started_at"), output_field=DurationField()
+            )
+        )
+        from datetime import timedelta
+
+        if filters.min_duration is not None:
+            query = query.filter(duration__gte=timedelta(seconds=filters.min_duration))
+        if filters.max_duration is not None:
+            query = query.filter(duration__lte=timedelta(seconds=filters.max_duration))
+    rows = list(query.order_by("-created_at", "-id").only(*_LIST_FIELDS)[offset : offset + limit + 1])
+    more = len(rows) > limit
+    results = []
+    for run in rows[:limit]:
+        result = _result_from_run(run)
+        object.__setattr__(result, "outputs", None)
+        results.append(result)
+    return RunPage(
+        results=results,
+        next_cursor=str(offset + limit) if more else None,
+        prev_offset=max(0, offset - limit) if offset > 0 else None,
+    )
+
+
+__all__ = ["Q", "RunFilter", "RunPage"]

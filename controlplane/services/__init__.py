@@ -1,0 +1,1 @@
+"""Control-plane services: every write goes through a function here."""

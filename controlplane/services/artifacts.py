@@ -1,0 +1,84 @@
+"""The artifact store: outputs too big to inline, or asked for by reference.
+
+The local store keeps files under MEDIA_ROOT and serves them through a signed,
+expiring URL that Honua checks (``/artifacts/<id>?expires=..&sig=..``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.utils import timezone
+
+from controlplane.models import Artifact
+
+
+def _root() -> Path:
+    return Path(settings.MEDIA_ROOT)
+
+
+def artifact_create(
+    *, tenant_id: int, run_id: uuid.UUID | str | None, name: str, data: bytes, media_type: str
+) -> Artifact:
+    """Store bytes and record them; the caller gets the Artifact row."""
+    artifact_id = uuid.uuid4()
+    key = f"{tenant_id}/{run_id or 'none'}/{artifact_id}"
+    path = _root() / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return Artifact.objects.create(
+        id=artifact_id,
+        tenant_id=tenant_id,
+        run_id=run_id,
+        name=name,
+        store="local",
+        key=key,
+        media_type=media_type,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        expires_at=timezone.now() + timedelta(hours=settings.HONUA["RESULT_TTL_HOURS"]),
+    )
+
+
+def artifact_store_delete(*, store: str, key: str) -> None:
+    if store == "local":
+        (_root() / key).unlink(missing_ok=True)
+
+
+def artifact_open(artifact: Artifact) -> Path:
+    return _root() / artifact.key
+
+
+def _signature(artifact_id: str, expires: int) -> str:
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"{artifact_id}:{expires}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def artifact_link(artifact_id: uuid.UUID | str, *, base_url: str) -> dict[str, Any]:
+    """An expiring signed link to an artifact."""
+    expires = int(time.time()) + settings.HONUA["ARTIFACT_LINK_SECONDS"]
+    sig = _signature(str(artifact_id), expires)
+    return {
+        "href": f"{base_url.rstrip('/')}/artifacts/{artifact_id}?expires={expires}&sig={sig}",
+        "expires": expires,
+    }
+
+
+def artifact_link_valid(artifact_id: str, expires: str, sig: str) -> bool:
+    try:
+        exp = int(expires)
+    except (TypeError, ValueError):
+        return False
+    return exp >= time.time() and hmac.compare_digest(_signature(artifact_id, exp), sig or "")
+
+
+__all__ = ["artifact_create", "artifact_link", "artifact_link_valid", "artifact_open", "signing"]

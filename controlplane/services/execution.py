@@ -1,0 +1,455 @@
+"""Submission and execution: admission -> scheduling -> auditing -> tier coordination.
+
+``run_submit`` is the single entry point of both API surfaces. Sync runs execute inline
+(on a small pool of persistent threads, so their database connections are reused) with a
+deadline; past the deadline the run continues as a job and the client gets its reference.
+Async runs are queued and picked up by django-q2 workers through ``run_execute``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from controlplane.contracts import (
+    ExecutionMode,
+    ExecutionRequest,
+    ExecutionResult,
+    MessageType,
+    ParamType,
+    RunStatus,
+    Tier,
+)
+from controlplane.exceptions import (
+    InputLimitExceeded,
+    ModeNotSupported,
+    NoTierAvailable,
+    PayloadTooLarge,
+)
+from controlplane.models import ProcessRun
+from controlplane.services import runs as run_services
+from controlplane.services.artifacts import artifact_create
+from controlplane.services.leases import keeper, worker_identity
+from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_get
+from controlplane.services.validation import InputStats, inputs_validate
+from executors.base import (
+    CapacityRejected,
+    Cancelled,
+    DeadlineExceeded,
+    ExecutionContext,
+    ExecutorError,
+    InvalidInput,
+    TierUnavailable,
+)
+from executors.registry import get_executor
+from honua.logging import current_run_id
+
+log = logging.getLogger("honua.execution")
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_busy = 0
+
+
+def _inline_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=int(settings.HONUA.get("INLINE_THREADS", 8)), thread_name_prefix="honua-inline"
+            )
+        return _pool
+
+
+@dataclass
+class RunPlan:
+    """Everything needed to execute a claimed run, without HTTP or tenant knowledge."""
+
+    run_id: str
+    tenant_id: int
+    process_id: str
+    tier_order: list[str]
+    handlers: dict[str, str]
+    inputs: dict[str, Any]
+    limits: dict[str, Any]
+    output_types: dict[str, str]
+    output_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    out_srid: int | None = None
+    process_srid: int | None = None
+    trace_parent: str | None = None
+    feature_count: int = 0
+
+
+# --- admission and scheduling -------------------------------------------------------------
+
+
+def admission_check(*, resolved: ResolvedProcess, stats: InputStats, request_bytes: int) -> None:
+    """Per-process input limits: bytes, features, vertices."""
+    limits = resolved.limits
+    pid = resolved.spec.id
+    max_bytes = limits.get("max_bytes")
+    if max_bytes and request_bytes > max_bytes:
+        raise PayloadTooLarge(f"the request is {request_bytes} bytes; {pid!r} accepts at most {max_bytes}")
+    max_features = limits.get("max_features")
+    if max_features and stats.features > max_features:
+        raise InputLimitExceeded(
+            f"{stats.features} features exceed the limit of {max_features} for process {pid!r}"
+        )
+    max_vertices = limits.get("max_vertices")
+    if max_vertices and stats.vertices > max_vertices:
+        raise InputLimitExceeded(
+            f"{stats.vertices} vertices exceed the limit of {max_vertices} for process {pid!r}"
+        )
+
+
+def schedule_mode(*, resolved: ResolvedProcess, requested: ExecutionMode | None) -> ExecutionMode:
+    """Client request, else tenant preference, else the catalog default; within what the
+    process supports (OGC: no preference and both supported -> the default)."""
+    modes = resolved.spec.modes
+    if requested is not None:
+        if requested in modes:
+            return requested
+        if len(modes) == 1:
+            return modes[0]
+        raise ModeNotSupported(f"process {resolved.spec.id!r} does not run {requested.value}")
+    if resolved.preferred_mode is not None and resolved.preferred_mode in modes:
+        return resolved.preferred_mode
+    return resolved.spec.default_mode
+
+
+def estimate_cost(*, resolved: ResolvedProcess, stats: InputStats) -> float:
+    per_thousand = float(resolved.definition.spec.get("hints", {}).get("estimated_cost_units", 1.0))
+    return round(max(1.0, stats.features / 1000.0) * per_thousand, 3)
+
+
+# --- submission -----------------------------------------------------------------------------
+
+
+def run_submit(request: ExecutionRequest) -> ExecutionResult:
+    """Admit, schedule, record and start (inline or queued) one run."""
+    resolved = process_resolve(principal=request.principal, process_id=request.process_id)
+    tenant = tenant_get(request.principal.tenant)
+    inputs, stats = inputs_validate(resolved.spec, request.inputs)
+    admission_check(resolved=resolved, stats=stats, request_bytes=request.request_bytes)
+    mode = schedule_mode(resolved=resolved, requested=request.mode)
+    unknown_outputs = set(request.outputs) - {o.name for o in resolved.spec.outputs}
+    if unknown_outputs:
+        from controlplane.exceptions import InvalidParameterValue
+
+        raise InvalidParameterValue(
+            f"unknown output {sorted(unknown_outputs)[0]!r}; outputs are: "
+            + ", ".join(o.name for o in resolved.spec.outputs)
+        )
+    defn = resolved.definition
+    stored_request = {
+        "response": request.response,
+        "outputs": {k: vars(v) for k, v in request.outputs.items()},
+        "out_srid": request.out_srid,
+        "process_srid": request.process_srid,
+        "options": request.options,
+        "requested_mode": request.mode.value if request.mode else None,
+    }
+    fields = {
+        "tenant_id": tenant.pk,
+        "user_id": request.principal.user_id,
+        "principal": request.principal.username,
+        "surface": request.surface.value,
+        "process_id": defn.process_id,
+        "process_version": defn.version,
+        "definition_id": defn.pk,
+        "definition_revision": defn.revision,
+        "policy_version": resolved.policy_version,
+        "mode": mode.value,
+        "resource_class": resolved.resource_class.value,
+        "tier_order": [t.value for t in resolved.tier_order],
+        "inputs": inputs,
+        "input_hash": request.input_hash(),
+        "input_bytes": request.request_bytes,
+        "feature_count": stats.features,
+        "vertex_count": stats.vertices,
+        "request": stored_request,
+        "subscriber": request.subscriber.to_json() if request.subscriber else None,
+        "trace_parent": request.trace_parent or "",
+        "cost_estimated": estimate_cost(resolved=resolved, stats=stats),
+    }
+    plan = RunPlan(
+        run_id="",
+        tenant_id=tenant.pk,
+        process_id=defn.process_id,
+        tier_order=fields["tier_order"],
+        handlers=resolved.handlers,
+        inputs=inputs,
+        limits=resolved.limits,
+        output_types={o.name: o.type.value for o in resolved.spec.outputs},
+        output_requests=stored_request["outputs"],
+        out_srid=request.out_srid,
+        process_srid=request.process_srid,
+        trace_parent=request.trace_parent,
+        feature_count=stats.features,
+    )
+    if mode is ExecutionMode.ASYNC:
+        with transaction.atomic():
+            run = run_services.run_create(fields=fields)
+        return _result_from_run(run)
+    owner = f"{worker_identity()}:inline"
+    run = run_services.run_create(fields=fields, claim_owner=owner)
+    plan.run_id = str(run.id)
+    future = _inline_pool().submit(_execute_inline, plan, owner)
+    try:
+        outputs = future.result(timeout=settings.HONUA["SYNC_DEADLINE_SECONDS"])
+    except FutureTimeout:
+        run_services.run_mode_switch(run_id=run.id)
+        return run_result_load(run_id=run.id)
+    return run_result_load(run_id=run.id, live_outputs=outputs)
+
+
+def _execute_inline(plan: RunPlan, owner: str) -> dict[str, Any] | None:
+    close_old_connections()
+    try:
+        return execute_plan(plan, owner)
+    finally:
+        close_old_connections()
+
+
+# --- execution ------------------------------------------------------------------------------
+
+
+def plan_for_run(run_id: str) -> RunPlan | None:
+    """Build the plan of a stored run (worker path)."""
+    run = (
+        ProcessRun.objects.select_related("definition")
+        .only(
+            "id", "tenant_id", "process_id", "tier_order", "inputs", "request", "trace_parent",
+            "feature_count", "definition__spec", "definition__limits",
+        )
+        .filter(id=run_id)
+        .first()
+    )
+    if run is None:
+        return None
+    spec = run.definition.spec
+    req = run.request or {}
+    return RunPlan(
+        run_id=str(run.id),
+        tenant_id=run.tenant_id,
+        process_id=run.process_id,
+        tier_order=list(run.tier_order),
+        handlers=dict(spec.get("handlers", {})),
+        inputs=run.inputs,
+        limits=dict(run.definition.limits or {}),
+        output_types={o["name"]: o["type"] for o in spec.get("outputs", [])},
+        output_requests=req.get("outputs", {}),
+        out_srid=req.get("out_srid"),
+        process_srid=req.get("process_srid"),
+        trace_parent=run.trace_parent or None,
+        feature_count=run.feature_count,
+    )
+
+
+def run_execute(run_id: str) -> str:
+    """Worker entry point: claim the run, execute it, complete it. Returns the outcome."""
+    owner = worker_identity()
+    if not run_services.run_claim(run_id=run_id, owner=owner):
+        return "not-claimed"
+    plan = plan_for_run(run_id)
+    if plan is None:
+        return "missing"
+    execute_plan(plan, owner)
+    return "done"
+
+
+def _error_doc(code: str, message: str, details: list[str] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details or []}
+
+
+def _store_outputs(plan: RunPlan, outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inline small outputs in the ledger; spill large or by-reference ones to artifacts."""
+    spill = int(settings.HONUA.get("OUTPUT_SPILL_BYTES", 256 * 1024))
+    inline: dict[str, Any] = {}
+    links: dict[str, Any] = {}
+    for name, value in outputs.items():
+        wanted = (plan.output_requests.get(name) or {}).get("transmission", "value")
+        data = orjson.dumps(value)
+        if wanted == "reference" or len(data) > spill:
+            is_geo = plan.output_types.get(name) in (ParamType.FEATURE_COLLECTION, ParamType.GEOMETRY)
+            media = "application/geo+json" if is_geo else "application/json"
+            art = artifact_create(
+                tenant_id=plan.tenant_id, run_id=plan.run_id, name=name, data=data, media_type=media
+            )
+            links[name] = {
+                "artifact": str(art.id),
+                "media_type": media,
+                "size": art.size,
+                "transmission": wanted,
+            }
+        else:
+            inline[name] = value
+    return inline, links
+
+
+def execute_plan(plan: RunPlan, owner: str) -> dict[str, Any] | None:
+    """Try the tiers in order; complete, fail or cancel the run. Returns outputs on success."""
+    run_id = plan.run_id
+    token = current_run_id.set(run_id)
+    cancel_event = threading.Event()
+    keeper.register(run_id, cancel_event)
+    reasons: list[str] = []
+    started = time.monotonic()
+    max_runtime = plan.limits.get("max_runtime_seconds")
+
+    def progress(percent: int, message: str | None = None) -> None:
+        run_services.run_report(run_id=run_id, progress=percent, progress_message=message)
+
+    def message(level: str, text: str) -> None:
+        run_services.run_report(run_id=run_id, messages=[(level, text)])
+
+    try:
+        for tier in plan.tier_order:
+            executor = get_executor(tier)
+            handler = plan.handlers.get(tier)
+            if executor is None or not executor.is_available():
+                reason = f"the {tier} tier is not available on this server"
+            elif handler is None or not executor.supports(handler):
+                reason = f"the {tier} tier has no implementation of {handler or plan.process_id!r}"
+            else:
+                ctx = ExecutionContext(
+                    run_id=run_id,
+                    process_id=plan.process_id,
+                    handler=handler,
+                    limits=plan.limits,
+                    out_srid=plan.out_srid,
+                    process_srid=plan.process_srid,
+                    progress=progress,
+                    message=message,
+                    cancel_event=cancel_event,
+                    deadline=(started + float(max_runtime)) if max_runtime else None,
+                    trace_parent=plan.trace_parent,
+                )
+                keeper_cancel = getattr(executor, "cancel_callback", None)
+                if keeper_cancel is not None:
+                    keeper.on_cancel(run_id, lambda ctx=ctx: keeper_cancel(ctx))
+                try:
+                    outputs = executor.execute(handler, plan.inputs, ctx)
+                except (TierUnavailable, CapacityRejected) as exc:
+                    reason = exc.message
+                    run_services.run_record_tier(run_id=run_id, tier=tier, outcome="fallback", reason=reason)
+                    reasons.append(f"{tier}: {reason}")
+                    continue
+                except Cancelled:
+                    run_services.run_mark_cancelled(run_id=run_id, owner=owner)
+                    return None
+                except DeadlineExceeded as exc:
+                    run_services.run_fail(
+                        run_id=run_id, owner=owner, tier=tier, status=RunStatus.TIMED_OUT,
+                        error=_error_doc("timed-out", exc.message),
+                    )
+                    return None
+                except InvalidInput as exc:
+                    run_services.run_fail(
+                        run_id=run_id, owner=owner, tier=tier,
+                        error=_error_doc("invalid-parameter-value", exc.message),
+                    )
+                    return None
+                except ExecutorError as exc:
+                    run_services.run_fail(
+                        run_id=run_id, owner=owner, tier=tier, error=_error_doc(exc.code, exc.message)
+                    )
+                    return None
+                except Exception as exc:  # the executor boundary: never lose a run
+                    log.exception("executor crashed", extra={"tier": tier, "process": plan.process_id})
+                    run_services.run_fail(
+                        run_id=run_id, owner=owner, tier=tier,
+                        error=_error_doc("execution-failed", f"{type(exc).__name__}: {exc}"),
+                    )
+                    return None
+                run_services.run_record_tier(run_id=run_id, tier=tier, outcome="used")
+                inline, links = _store_outputs(plan, outputs)
+                cost = round(max(1.0, plan.feature_count / 1000.0) * (time.monotonic() - started + 0.001), 4)
+                done = run_services.run_complete(
+                    run_id=run_id, owner=owner, tier=tier, outputs=inline, output_links=links,
+                    cost_actual=cost,
+                )
+                return outputs if done else None
+            run_services.run_record_tier(run_id=run_id, tier=tier, outcome="skipped", reason=reason)
+            reasons.append(f"{tier}: {reason}")
+        error = NoTierAvailable("no execution tier could run this process: " + "; ".join(reasons))
+        run_services.run_fail(run_id=run_id, owner=owner, error=_error_doc(error.code, error.message))
+        return None
+    finally:
+        keeper.unregister(run_id)
+        current_run_id.reset(token)
+        _after_run()
+
+
+_last_reap = 0.0
+
+
+def _after_run() -> None:
+    """Opportunistically reap expired leases (cheap, rate-limited) so a killed worker's runs
+    come back without waiting for the periodic schedule."""
+    global _last_reap
+    now = time.monotonic()
+    if now - _last_reap < settings.HONUA["LEASE_SECONDS"] / 2:
+        return
+    _last_reap = now
+    try:
+        run_services.runs_reap_expired()
+    except Exception:
+        log.exception("reaping expired leases failed")
+
+
+# --- reading results ------------------------------------------------------------------------
+
+
+def _result_from_run(run: ProcessRun, live_outputs: dict[str, Any] | None = None) -> ExecutionResult:
+    from controlplane.contracts import RunMessage, Surface
+
+    def iso(v: Any) -> str | None:
+        return v.isoformat() if v else None
+
+    deferred = run.get_deferred_fields()
+
+    def get(name: str, default: Any = None) -> Any:
+        return default if name in deferred else getattr(run, name)
+
+    outputs = get("outputs") if live_outputs is None else live_outputs
+    return ExecutionResult(
+        run_id=run.id if isinstance(run.id, uuid.UUID) else uuid.UUID(str(run.id)),
+        process_id=run.process_id,
+        status=RunStatus(run.status),
+        mode=ExecutionMode(run.mode),
+        surface=Surface(run.surface),
+        progress=run.progress,
+        messages=tuple(
+            RunMessage(type=MessageType(m.get("type", "info")), text=m.get("text", ""), time=m.get("time", ""))
+            for m in (get("messages") or [])
+        ),
+        created=iso(run.created_at) or "",
+        started=iso(run.started_at),
+        finished=iso(run.finished_at),
+        updated=iso(run.updated_at) or iso(run.created_at) or "",
+        outputs=outputs,
+        output_links=dict(get("output_links") or {}) if live_outputs is None else {},
+        error=get("error"),
+        request=dict(get("request") or {}),
+        tier_used=Tier(run.tier_used) if get("tier_used") else None,
+    )
+
+
+def run_result_load(*, run_id: uuid.UUID | str, live_outputs: dict[str, Any] | None = None) -> ExecutionResult:
+    """Reload a run after inline execution (live outputs avoid re-reading spilled artifacts)."""
+    fields = [f.name for f in ProcessRun._meta.concrete_fields if f.name not in ("inputs",)]
+    if live_outputs is not None:
+        fields.remove("outputs")
+    run = ProcessRun.objects.only(*fields).get(id=run_id)
+    return _result_from_run(run, live_outputs if run.status == RunStatus.SUCCEEDED else None)

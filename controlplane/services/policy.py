@@ -1,0 +1,127 @@
+"""Who is asking and under which policy: tenant, definition and override resolution.
+
+Lookups are cached for a couple of seconds per process so the hot path stays cheap while
+an operator's change still applies to new requests within seconds, without a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+
+from controlplane.contracts import ExecutionMode, Principal, ProcessSpec, ResourceClass, Tier
+from controlplane.exceptions import NoSuchProcess
+from controlplane.models import ProcessDefinition, Tenant, TenantPolicyOverride
+from controlplane.services.catalog import spec_from_definition
+
+CACHE_SECONDS = 2.0
+_cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+_cache_lock = threading.Lock()
+
+
+def _cached(key: tuple[str, ...], load: Any) -> Any:
+    now = time.monotonic()
+    hit = _cache.get(key)
+    if hit and now - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    value = load()
+    with _cache_lock:
+        _cache[key] = (now, value)
+    return value
+
+
+def policy_cache_clear() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def principal_from_http(request: HttpRequest) -> Principal:
+    """The principal of an HTTP request. Until authentication lands, the default tenant's
+    anonymous principal (or the logged-in user of a browser session)."""
+    tenant = settings.HONUA["DEFAULT_TENANT"]
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return Principal(tenant=tenant, user_id=user.pk, username=user.get_username())
+    return Principal(tenant=tenant)
+
+
+def tenant_get(slug: str) -> Tenant:
+    def load() -> Tenant:
+        tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
+        if tenant is None:
+            tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug.title()})
+        return tenant
+
+    return _cached(("tenant", slug), load)
+
+
+@dataclass(frozen=True)
+class ResolvedProcess:
+    """A current definition with the tenant's override applied."""
+
+    definition: ProcessDefinition
+    spec: ProcessSpec
+    tier_order: tuple[Tier, ...]
+    resource_class: ResourceClass
+    preferred_mode: ExecutionMode | None
+    cost_cap: float | None
+    policy_version: int
+    handlers: dict[str, str]
+    limits: dict[str, Any]
+
+
+def _definitions() -> dict[str, ProcessDefinition]:
+    return _cached(
+        ("definitions",),
+        lambda: {d.process_id: d for d in ProcessDefinition.objects.filter(is_current=True, enabled=True)},
+    )
+
+
+def _overrides(tenant: Tenant) -> dict[str, TenantPolicyOverride]:
+    return _cached(
+        ("overrides", tenant.slug),
+        lambda: {o.process_id: o for o in TenantPolicyOverride.objects.filter(tenant=tenant)},
+    )
+
+
+def _resolve(tenant: Tenant, defn: ProcessDefinition) -> ResolvedProcess | None:
+    override = _overrides(tenant).get(defn.process_id)
+    if override is not None and not override.enabled:
+        return None
+    spec = _cached(("spec", defn.process_id, str(defn.pk), str(defn.updated_at)), lambda: spec_from_definition(defn))
+    tiers = tuple(Tier(t) for t in (override.tier_order if override and override.tier_order else defn.tier_order))
+    return ResolvedProcess(
+        definition=defn,
+        spec=spec,
+        tier_order=tiers,
+        resource_class=ResourceClass(
+            override.resource_class if override and override.resource_class else defn.resource_class
+        ),
+        preferred_mode=ExecutionMode(override.preferred_mode) if override and override.preferred_mode else None,
+        cost_cap=override.cost_cap if override else None,
+        policy_version=tenant.policy_version + (override.version if override else 0),
+        handlers=dict(defn.spec.get("handlers", {})),
+        limits=dict(defn.limits or {}),
+    )
+
+
+def process_resolve(*, principal: Principal, process_id: str) -> ResolvedProcess:
+    """The process as this principal may run it; NoSuchProcess when absent or not allowed."""
+    tenant = tenant_get(principal.tenant)
+    defn = _definitions().get(process_id)
+    resolved = _resolve(tenant, defn) if defn is not None else None
+    if resolved is None:
+        raise NoSuchProcess(f"no process {process_id!r}")
+    return resolved
+
+
+def processes_resolve(*, principal: Principal) -> list[ResolvedProcess]:
+    """Every process the principal may see, ordered by id."""
+    tenant = tenant_get(principal.tenant)
+    out = [_resolve(tenant, d) for _, d in sorted(_definitions().items())]
+    return [r for r in out if r is not None]

@@ -1,0 +1,435 @@
+"""The only writer of ProcessRun. Every status change is a guarded, atomic update."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from controlplane.contracts import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    ExecutionMode,
+    MessageType,
+    RunStatus,
+)
+from controlplane.exceptions import InvalidRunTransition, NoSuchJob
+from controlplane.models import Artifact, ProcessRun
+from controlplane.services.audit import audit_record
+
+log = logging.getLogger("honua.runs")
+
+_LEASED = (RunStatus.RUNNING, RunStatus.CANCELLING)
+_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+
+
+def _lease_delta() -> timedelta:
+    return timedelta(seconds=settings.HONUA["LEASE_SECONDS"])
+
+
+def _results_ttl() -> timedelta:
+    return timedelta(hours=settings.HONUA["RESULT_TTL_HOURS"])
+
+
+def _message(mtype: MessageType | str, text: str, at: datetime | None = None) -> dict[str, str]:
+    return {"type": str(mtype), "text": text, "time": (at or timezone.now()).isoformat()}
+
+
+def run_enqueue(run_id: uuid.UUID | str) -> None:
+    """Hand a queued run to django-q2 (called after commit; tasks take ids only)."""
+    from django_q.tasks import async_task
+
+    async_task("controlplane.tasks.run_execute", str(run_id), task_name=f"run-{run_id}")
+
+
+def run_create(
+    *,
+    fields: dict[str, Any],
+    claim_owner: str | None = None,
+) -> ProcessRun:
+    """Record a new run. Async runs are queued and enqueued after commit; a sync run is
+    created already claimed by the caller (``claim_owner``) so that no worker takes it."""
+    now = timezone.now()
+    run = ProcessRun(**fields)
+    run.created_at = now
+    if claim_owner:
+        run.status = RunStatus.RUNNING.value
+        run.lease_owner = claim_owner
+        run.lease_expires_at = now + _lease_delta()
+        run.started_at = now
+        run.attempt_count = 1
+    else:
+        run.status = RunStatus.QUEUED.value
+    run.messages = [_message(MessageType.INFO, "Submitted.", now)]
+    run.save(force_insert=True)
+    if not claim_owner:
+        run_id = run.id
+        transaction.on_commit(lambda: run_enqueue(run_id))
+    return run
+
+
+_CLAIM_SQL = """
+UPDATE controlplane_processrun
+   SET status = 'running', lease_owner = %(owner)s, lease_expires_at = now() + %(lease)s,
+       started_at = COALESCE(started_at, now()), attempt_count = attempt_count + 1,
+       updated_at = now(),
+       messages = messages || %(msg)s::jsonb
+ WHERE id = %(id)s
+   AND (status = 'queued'
+        OR (status = 'running' AND lease_expires_at < now()))
+   AND attempt_count < max_attempts
+RETURNING id
+"""
+
+
+def run_claim(*, run_id: uuid.UUID | str, owner: str) -> bool:
+    """Take a queued run (or one whose lease expired) for ``owner``. False: not claimable."""
+    msg = orjson.dumps([_message(MessageType.INFO, "Executing...")]).decode()
+    with connection.cursor() as cur:
+        cur.execute(
+            _CLAIM_SQL, {"id": str(run_id), "owner": owner, "lease": _lease_delta(), "msg": msg}
+        )
+        return cur.fetchone() is not None
+
+
+_RENEW_SQL = """
+UPDATE controlplane_processrun
+   SET lease_expires_at = now() + %(lease)s
+ WHERE id = ANY(%(ids)s::uuid[]) AND lease_owner = %(owner)s AND status IN ('running', 'cancelling')
+RETURNING id, status
+"""
+
+
+def run_renew_leases(*, owner: str, run_ids: list[str]) -> dict[str, str]:
+    """Extend the leases ``owner`` holds; returns id -> status for the leases still held."""
+    if not run_ids:
+        return {}
+    with connection.cursor() as cur:
+        cur.execute(_RENEW_SQL, {"ids": run_ids, "owner": owner, "lease": _lease_delta()})
+        return {str(r[0]): r[1] for r in cur.fetchall()}
+
+
+_APPEND_SQL = """
+UPDATE controlplane_processrun
+   SET messages = messages || %(msgs)s::jsonb,
+       progress = COALESCE(%(progress)s, progress),
+       progress_message = COALESCE(%(pmsg)s, progress_message),
+       updated_at = now()
+ WHERE id = %(id)s AND status IN ('running', 'cancelling')
+"""
+
+
+def run_report(
+    *,
+    run_id: uuid.UUID | str,
+    progress: int | None = None,
+    progress_message: str | None = None,
+    messages: list[tuple[str, str]] = (),  # type: ignore[assignment]
+) -> None:
+    """Persist progress and typed messages of a running run as they happen."""
+    msgs = [_message(t, text) for t, text in messages]
+    if progress is not None:
+        progress = max(0, min(100, int(progress)))
+    with connection.cursor() as cur:
+        cur.execute(
+            _APPEND_SQL,
+            {
+                "id": str(run_id),
+                "msgs": orjson.dumps(msgs).decode(),
+                "progress": progress,
+                "pmsg": (progress_message or "")[:500] if progress_message is not None else None,
+            },
+        )
+
+
+_TIER_SQL = """
+UPDATE controlplane_processrun
+   SET tiers_tried = tiers_tried || %(entry)s::jsonb,
+       messages = messages || %(msgs)s::jsonb, updated_at = now()
+ WHERE id = %(id)s
+"""
+
+
+def run_record_tier(*, run_id: uuid.UUID | str, tier: str, outcome: str, reason: str = "") -> None:
+    """Record a tier attempt (``skipped``/``fallback``/``used``/``failed``) with its reason."""
+    entry = {"tier": tier, "outcome": outcome, "reason": reason, "at": timezone.now().isoformat()}
+    msgs = []
+    if outcome in ("skipped", "fallback"):
+        msgs.append(_message(MessageType.WARNING, f"Tier {tier} {outcome}: {reason}"))
+    with connection.cursor() as cur:
+        cur.execute(
+            _TIER_SQL,
+            {"id": str(run_id), "entry": orjson.dumps([entry]).decode(), "msgs": orjson.dumps(msgs).decode()},
+        )
+
+
+def _finish(
+    run_id: uuid.UUID | str,
+    owner: str,
+    status: RunStatus,
+    *,
+    allowed: tuple[RunStatus, ...] = _LEASED,
+    message: dict[str, str] | None = None,
+    **values: Any,
+) -> bool:
+    now = timezone.now()
+    query = ProcessRun.objects.filter(id=run_id, status__in=[s.value for s in allowed])
+    if owner:
+        query = query.filter(lease_owner=owner)
+    run = query.select_for_update().only("id", "messages", "started_at").first()
+    if run is None:
+        return False
+    msgs = list(run.messages)
+    if message:
+        msgs.append(message)
+    updated = query.update(
+        status=status.value,
+        finished_at=now,
+        updated_at=now,
+        lease_expires_at=None if status.is_terminal else now + _lease_delta(),
+        messages=msgs,
+        started_at=run.started_at or now,
+        results_expire_at=now + _results_ttl(),
+        **values,
+    )
+    return updated == 1
+
+
+@transaction.atomic
+def run_complete(
+    *,
+    run_id: uuid.UUID | str,
+    owner: str,
+    tier: str,
+    outputs: dict[str, Any],
+    output_links: dict[str, Any] | None = None,
+    cost_actual: float | None = None,
+) -> bool:
+    """Conditional completion: only the lease owner of a running run completes it, once.
+
+    A run whose cancellation was requested while it finished still counts as succeeded:
+    the work is done and its results are kept.
+    """
+    return _finish(
+        run_id,
+        owner,
+        RunStatus.SUCCEEDED,
+        message=_message(MessageType.INFO, "Succeeded."),
+        tier_used=tier,
+        outputs=outputs,
+        output_links=output_links or {},
+        progress=100,
+        cost_actual=cost_actual,
+    )
+
+
+@transaction.atomic
+def run_fail(
+    *,
+    run_id: uuid.UUID | str,
+    owner: str,
+    error: dict[str, Any],
+    status: RunStatus = RunStatus.FAILED,
+    tier: str = "",
+) -> bool:
+    """Conditional failure (``failed`` or ``timed_out``) with a typed error document."""
+    fields: dict[str, Any] = {"error": error}
+    if tier:
+        fields["tier_used"] = tier
+    return _finish(
+        run_id,
+        owner,
+        status,
+        message=_message(MessageType.ERROR, error.get("message", "Failed.")),
+        **fields,
+    )
+
+
+@transaction.atomic
+def run_mark_cancelled(*, run_id: uuid.UUID | str, owner: str) -> bool:
+    """The executor stopped on a cancellation request: cancelling/running -> cancelled."""
+    return _finish(run_id, owner, RunStatus.CANCELLED, message=_message(MessageType.WARNING, "Cancelled."))
+
+
+def _locked(run_id: uuid.UUID | str, tenant_id: int) -> ProcessRun:
+    run = (
+        ProcessRun.objects.select_for_update()
+        .defer("inputs", "outputs")
+        .filter(id=run_id, tenant_id=tenant_id)
+        .first()
+    )
+    if run is None:
+        raise NoSuchJob(f"no job {run_id}")
+    return run
+
+
+@transaction.atomic
+def run_cancel(*, run_id: uuid.UUID | str, tenant_id: int, actor: str) -> RunStatus:
+    """Request cancellation: a queued run is cancelled now, a running one is told to stop."""
+    run = _locked(run_id, tenant_id)
+    before = run.status
+    now = timezone.now()
+    if run.status in (RunStatus.QUEUED, RunStatus.WAITING):
+        ProcessRun.objects.filter(id=run.id).update(
+            status=RunStatus.CANCELLED.value,
+            cancel_requested_at=now,
+            finished_at=now,
+            updated_at=now,
+            messages=[*run.messages, _message(MessageType.WARNING, f"Cancelled by {actor}.")],
+        )
+        after = RunStatus.CANCELLED
+    elif run.status == RunStatus.RUNNING:
+        ProcessRun.objects.filter(id=run.id).update(
+            status=RunStatus.CANCELLING.value,
+            cancel_requested_at=now,
+            updated_at=now,
+            messages=[*run.messages, _message(MessageType.WARNING, f"Cancellation requested by {actor}.")],
+        )
+        after = RunStatus.CANCELLING
+    elif run.status == RunStatus.CANCELLING:
+        return RunStatus.CANCELLING
+    else:
+        raise InvalidRunTransition(f"job {run.id} has already finished ({run.status})")
+    audit_record(
+        action="run.cancel",
+        object_type="run",
+        object_id=str(run.id),
+        actor=actor,
+        tenant_id=tenant_id,
+        before={"status": before},
+        after={"status": after.value},
+    )
+    return after
+
+
+@transaction.atomic
+def run_dismiss(*, run_id: uuid.UUID | str, tenant_id: int, actor: str) -> None:
+    """Dismiss a job: stop it if active, remove its results and artifacts, keep the ledger row."""
+    run = _locked(run_id, tenant_id)
+    if run.dismissed_at is not None:
+        return
+    before = run.status
+    if run.status in {s.value for s in ACTIVE_STATUSES}:
+        run_cancel(run_id=run.id, tenant_id=tenant_id, actor=actor)
+    now = timezone.now()
+    ProcessRun.objects.filter(id=run.id).update(
+        dismissed_at=now, results_removed_at=now, updated_at=now, output_links={}, results_expire_at=None
+    )
+    if run.status == RunStatus.SUCCEEDED:
+        ProcessRun.objects.filter(id=run.id).update(outputs=None)
+    artifacts_delete(Artifact.objects.filter(run_id=run.id))
+    audit_record(
+        action="run.dismiss",
+        object_type="run",
+        object_id=str(run.id),
+        actor=actor,
+        tenant_id=tenant_id,
+        before={"status": before},
+        after={"dismissed": True},
+    )
+
+
+def artifacts_delete(queryset: Any) -> int:
+    """Delete artifacts' stored bytes after commit, and their rows now."""
+    from controlplane.services.artifacts import artifact_store_delete
+
+    items = list(queryset.values_list("store", "key"))
+    queryset.delete()
+    transaction.on_commit(lambda: [artifact_store_delete(store=s, key=k) for s, k in items])
+    return len(items)
+
+
+def run_record_callback(*, run_id: uuid.UUID | str, delivery: dict[str, Any]) -> None:
+    """Keep a subscriber delivery attempt on the run."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE controlplane_processrun SET callbacks = callbacks || %s::jsonb WHERE id = %s",
+            [orjson.dumps([delivery]).decode(), str(run_id)],
+        )
+
+
+def runs_reap_expired(*, limit: int = 100) -> dict[str, int]:
+    """Runs whose worker vanished (lease expired) go back to the queue with their attempt
+    count raised; out of attempts they fail; a cancelling one is cancelled."""
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0}
+    with transaction.atomic():
+        expired = list(
+            ProcessRun.objects.select_for_update(skip_locked=True)
+            .filter(status__in=[s.value for s in _LEASED], lease_expires_at__lt=timezone.now())
+            .only("id", "status", "attempt_count", "max_attempts", "messages", "tenant_id", "lease_owner")[
+                :limit
+            ]
+        )
+        now = timezone.now()
+        requeue: list[uuid.UUID] = []
+        for run in expired:
+            base = ProcessRun.objects.filter(id=run.id)
+            lost = f"The worker {run.lease_owner} stopped renewing its lease (attempt {run.attempt_count})."
+            if run.status == RunStatus.CANCELLING:
+                base.update(
+                    status=RunStatus.CANCELLED.value, finished_at=now, updated_at=now,
+                    lease_expires_at=None,
+                    messages=[*run.messages, _message(MessageType.WARNING, lost + " Cancelled.")],
+                )
+                counts["cancelled"] += 1
+                outcome = "cancelled"
+            elif run.attempt_count >= run.max_attempts:
+                base.update(
+                    status=RunStatus.FAILED.value, finished_at=now, updated_at=now,
+                    lease_expires_at=None,
+                    error={"code": "worker-lost", "message": lost + " No attempts left.", "details": []},
+                    messages=[*run.messages, _message(MessageType.ERROR, lost + " No attempts left.")],
+                )
+                counts["failed"] += 1
+                outcome = "failed"
+            else:
+                base.update(
+                    status=RunStatus.QUEUED.value, lease_owner="", lease_expires_at=None, updated_at=now,
+                    messages=[*run.messages, _message(MessageType.WARNING, lost + " Requeued.")],
+                )
+                requeue.append(run.id)
+                counts["requeued"] += 1
+                outcome = "requeued"
+            audit_record(
+                action="run.lease_expired", object_type="run", object_id=str(run.id),
+                actor="reaper", tenant_id=run.tenant_id, before={"status": run.status},
+                after={"outcome": outcome},
+            )
+        for rid in requeue:
+            transaction.on_commit(lambda rid=rid: run_enqueue(rid))
+    if any(counts.values()):
+        log.warning("reaped expired leases", extra=counts)
+    return counts
+
+
+def runs_expire_results(*, limit: int = 500) -> int:
+    """Remove outputs and artifacts of runs past their results TTL (the ledger row stays)."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            ProcessRun.objects.select_for_update(skip_locked=True)
+            .filter(results_expire_at__lt=now)
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        ProcessRun.objects.filter(id__in=ids).update(
+            results_expire_at=None, output_links={}, results_removed_at=now, updated_at=now
+        )
+        ProcessRun.objects.filter(id__in=ids, status=RunStatus.SUCCEEDED.value).update(outputs=None)
+        artifacts_delete(Artifact.objects.filter(run_id__in=ids))
+    return len(ids)
+
+
+def run_mode_switch(*, run_id: uuid.UUID | str) -> None:
+    """A sync run overran its inline deadline and continues as a job."""
+    ProcessRun.objects.filter(id=run_id, mode=ExecutionMode.SYNC.value).filter(
+        ~Q(status__in=_TERMINAL)
+    ).update(mode=ExecutionMode.ASYNC.value, updated_at=timezone.now())

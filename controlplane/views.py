@@ -1,0 +1,46 @@
+"""Plain Django views shared by both surfaces: signed artifact downloads and health probes."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.views import View
+
+from controlplane.exceptions import NoSuchOutput
+from controlplane.selectors import artifact_get
+from controlplane.services.artifacts import artifact_link_valid, artifact_open
+
+
+class ArtifactDownloadView(View):
+    def get(self, request: HttpRequest, artifact_id: str) -> HttpResponse:
+        if not artifact_link_valid(artifact_id, request.GET.get("expires", ""), request.GET.get("sig", "")):
+            return JsonResponse({"error": "the link is invalid or has expired"}, status=404)
+        try:
+            art = artifact_get(principal=None, artifact_id=artifact_id)
+        except NoSuchOutput as exc:
+            return JsonResponse({"error": exc.message}, status=404)
+        path = artifact_open(art)
+        if not path.exists():
+            return JsonResponse({"error": "the artifact is no longer stored"}, status=404)
+        response = FileResponse(path.open("rb"), content_type=art.media_type)
+        response["Content-Length"] = str(art.size)
+        response["ETag"] = f'"{art.sha256}"'
+        return response
+
+
+class HealthzView(View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        return JsonResponse({"status": "ok"})
+
+
+class ReadyzView(View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        checks: dict[str, str] = {}
+        try:
+            with connection.cursor() as cur:
+                cur.execute("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports, it does not raise
+            checks["database"] = f"error: {exc}"
+        ok = all(v == "ok" for v in checks.values())
+        return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
