@@ -19,3 +19,10 @@ def runs_reap() -> dict[str, int]:
 def results_expire() -> int:
     """Periodic: remove results and artifacts past their TTL."""
     return runs_expire_results()
+
+
+def run_notify(run_id: str, event: str) -> int:
+    """Deliver a subscriber callback (attempts are recorded on the run)."""
+    from controlplane.services.notifications import run_notify as _notify
+
+    return len(_notify(run_id=run_id, event=event))

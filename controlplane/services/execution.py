@@ -88,6 +88,7 @@ class RunPlan:
     process_srid: int | None = None
     trace_parent: str | None = None
     feature_count: int = 0
+    subscriber: dict[str, str] | None = None
 
 
 # --- admission and scheduling -------------------------------------------------------------
@@ -196,6 +197,7 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         process_srid=request.process_srid,
         trace_parent=request.trace_parent,
         feature_count=stats.features,
+        subscriber=fields["subscriber"],
     )
     if mode is ExecutionMode.ASYNC:
         with transaction.atomic():
@@ -230,7 +232,7 @@ def plan_for_run(run_id: str) -> RunPlan | None:
         ProcessRun.objects.select_related("definition")
         .only(
             "id", "tenant_id", "process_id", "tier_order", "inputs", "request", "trace_parent",
-            "feature_count", "definition__spec", "definition__limits",
+            "feature_count", "subscriber", "definition__spec", "definition__limits",
         )
         .filter(id=run_id)
         .first()
@@ -253,6 +255,7 @@ def plan_for_run(run_id: str) -> RunPlan | None:
         process_srid=req.get("process_srid"),
         trace_parent=run.trace_parent or None,
         feature_count=run.feature_count,
+        subscriber=run.subscriber,
     )
 
 
@@ -264,12 +267,31 @@ def run_execute(run_id: str) -> str:
     plan = plan_for_run(run_id)
     if plan is None:
         return "missing"
+    _notify(plan, "in_progress")
     execute_plan(plan, owner)
     return "done"
 
 
+def _notify(plan: RunPlan, event: str) -> None:
+    """Queue a subscriber callback when the client asked for this event."""
+    from controlplane.services.notifications import EVENT_URI
+
+    if plan.subscriber and plan.subscriber.get(EVENT_URI[event]):
+        from django_q.tasks import async_task
+
+        run_id = plan.run_id
+        transaction.on_commit(lambda: async_task("controlplane.tasks.run_notify", run_id, event))
+
+
 def _error_doc(code: str, message: str, details: list[str] | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "details": details or []}
+
+
+def _failed(
+    plan: RunPlan, owner: str, tier: str, error: dict[str, Any], status: RunStatus = RunStatus.FAILED
+) -> None:
+    if run_services.run_fail(run_id=plan.run_id, owner=owner, tier=tier, error=error, status=status):
+        _notify(plan, "failed")
 
 
 def _store_outputs(plan: RunPlan, outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -346,31 +368,21 @@ def execute_plan(plan: RunPlan, owner: str) -> dict[str, Any] | None:
                     reasons.append(f"{tier}: {reason}")
                     continue
                 except Cancelled:
-                    run_services.run_mark_cancelled(run_id=run_id, owner=owner)
+                    if run_services.run_mark_cancelled(run_id=run_id, owner=owner):
+                        _notify(plan, "failed")
                     return None
                 except DeadlineExceeded as exc:
-                    run_services.run_fail(
-                        run_id=run_id, owner=owner, tier=tier, status=RunStatus.TIMED_OUT,
-                        error=_error_doc("timed-out", exc.message),
-                    )
+                    _failed(plan, owner, tier, _error_doc("timed-out", exc.message), RunStatus.TIMED_OUT)
                     return None
                 except InvalidInput as exc:
-                    run_services.run_fail(
-                        run_id=run_id, owner=owner, tier=tier,
-                        error=_error_doc("invalid-parameter-value", exc.message),
-                    )
+                    _failed(plan, owner, tier, _error_doc("invalid-parameter-value", exc.message))
                     return None
                 except ExecutorError as exc:
-                    run_services.run_fail(
-                        run_id=run_id, owner=owner, tier=tier, error=_error_doc(exc.code, exc.message)
-                    )
+                    _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
                     return None
                 except Exception as exc:  # the executor boundary: never lose a run
                     log.exception("executor crashed", extra={"tier": tier, "process": plan.process_id})
-                    run_services.run_fail(
-                        run_id=run_id, owner=owner, tier=tier,
-                        error=_error_doc("execution-failed", f"{type(exc).__name__}: {exc}"),
-                    )
+                    _failed(plan, owner, tier, _error_doc("execution-failed", f"{type(exc).__name__}: {exc}"))
                     return None
                 run_services.run_record_tier(run_id=run_id, tier=tier, outcome="used")
                 inline, links = _store_outputs(plan, outputs)
@@ -379,11 +391,13 @@ def execute_plan(plan: RunPlan, owner: str) -> dict[str, Any] | None:
                     run_id=run_id, owner=owner, tier=tier, outputs=inline, output_links=links,
                     cost_actual=cost,
                 )
+                if done:
+                    _notify(plan, "success")
                 return outputs if done else None
             run_services.run_record_tier(run_id=run_id, tier=tier, outcome="skipped", reason=reason)
             reasons.append(f"{tier}: {reason}")
         error = NoTierAvailable("no execution tier could run this process: " + "; ".join(reasons))
-        run_services.run_fail(run_id=run_id, owner=owner, error=_error_doc(error.code, error.message))
+        _failed(plan, owner, "", _error_doc(error.code, error.message))
         return None
     finally:
         keeper.unregister(run_id)
