@@ -30,3 +30,16 @@ def _fresh_policy_cache():
 @pytest.fixture
 def principal() -> Principal:
     return Principal(tenant=settings.HONUA["DEFAULT_TENANT"], username="tester")
+
+
+@pytest.fixture
+def honua_catalog(django_db_blocker):
+    """The catalog and demo tenant, also after a transactional test flushed the tables."""
+    from django.core.management import call_command
+
+    from controlplane.models import ProcessDefinition
+
+    with django_db_blocker.unblock():
+        if not ProcessDefinition.objects.exists():
+            call_command("sync_catalog", verbosity=0)
+            call_command("ensure_demo", verbosity=0)
