@@ -402,24 +402,6 @@ def execute_plan(plan: RunPlan, owner: str) -> dict[str, Any] | None:
     finally:
         keeper.unregister(run_id)
         current_run_id.reset(token)
-        _after_run()
-
-
-_last_reap = 0.0
-
-
-def _after_run() -> None:
-    """Opportunistically reap expired leases (cheap, rate-limited) so a killed worker's runs
-    come back without waiting for the periodic schedule."""
-    global _last_reap
-    now = time.monotonic()
-    if now - _last_reap < settings.HONUA["LEASE_SECONDS"] / 2:
-        return
-    _last_reap = now
-    try:
-        run_services.runs_reap_expired()
-    except Exception:
-        log.exception("reaping expired leases failed")
 
 
 # --- reading results ------------------------------------------------------------------------

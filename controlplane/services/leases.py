@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -30,6 +31,8 @@ class LeaseKeeper:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._wake = threading.Event()
+        self._last_reap = 0.0
+        self._stopping = False
 
     def register(self, run_id: str, cancel_event: threading.Event) -> None:
         with self._lock:
@@ -48,8 +51,30 @@ class LeaseKeeper:
         with self._lock:
             self._runs.pop(run_id, None)
 
+    def stop(self) -> None:
+        """Stop the thread and close its connection (tests; process shutdown)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._thread = None
+        self._stopping = False
+
     def _interval(self) -> float:
         return max(0.2, min(2.0, settings.HONUA["LEASE_SECONDS"] / 4))
+
+    def _reap(self) -> None:
+        """Every lease period, any live worker returns the runs of dead ones to the queue."""
+        from controlplane.services.runs import runs_reap_expired
+
+        now = time.monotonic()
+        if now - self._last_reap < settings.HONUA["LEASE_SECONDS"]:
+            return
+        self._last_reap = now
+        try:
+            runs_reap_expired()
+        except Exception:
+            log.exception("reaping expired leases failed")
 
     def _loop(self) -> None:
         from controlplane.services.runs import run_renew_leases
@@ -58,6 +83,10 @@ class LeaseKeeper:
         while True:
             self._wake.wait(self._interval())
             self._wake.clear()
+            if self._stopping:
+                connection.close()
+                return
+            self._reap()
             with self._lock:
                 ids = list(self._runs)
             if not ids:
