@@ -1,0 +1,376 @@
+"""`make bench`: start Honua as `make run` does, drive it over HTTP on loopback, print JSON.
+
+Workloads (OGC API - Processes surface):
+  sync_buffer_1_c1 / _c8     POST /processes/buffer/execution, one point, concurrency 1 and 8
+  sync_buffer_10k_c1         the same with 10,000 points, concurrency 1
+  async_jobs_200             200 jobs (Prefer: respond-async) at concurrency 8, polled to the end
+  job_list                   GET /jobs?limit=10 with >= 10,000 runs in the ledger
+
+It uses its own database (``honua_bench`` on the local cluster, or BENCH_DATABASE_URL) and
+port (BENCH_PORT, default 8099), so the benchmark neither reads nor pollutes your data.
+Latency for the fixed-load runs comes from wrk (installed from Debian if missing), which
+keeps the load generator's own CPU use small on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def bench_env(port: int) -> dict[str, str]:
+    pg_port = os.environ.get("HONUA_PG_PORT", "54329")
+    url = os.environ.get("BENCH_DATABASE_URL") or f"postgis://honua:honua@127.0.0.1:{pg_port}/honua_bench"
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "HONUA_HOST": "127.0.0.1",
+        "HONUA_PORT": str(port),
+        "HONUA_LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "honua.settings",
+    }
+
+
+def ensure_database(env: dict[str, str]) -> None:
+    if os.environ.get("BENCH_DATABASE_URL"):
+        return
+    import psycopg
+
+    pg_port = os.environ.get("HONUA_PG_PORT", "54329")
+    with psycopg.connect(f"postgresql://honua:honua@127.0.0.1:{pg_port}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = 'honua_bench'").fetchone():
+            log("creating database honua_bench")
+            conn.execute("CREATE DATABASE honua_bench TEMPLATE template1")
+    for cmd in (["migrate", "--noinput"], ["sync_catalog"], ["ensure_demo"]):
+        subprocess.run([PY, "manage.py", *cmd], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def seed_ledger(env: dict[str, str], minimum: int) -> int:
+    """Make sure the ledger holds at least ``minimum`` finished runs (bulk-inserted)."""
+    code = f"""
+import django, uuid, random
+django.setup()
+from datetime import timedelta
+from django.utils import timezone
+from controlplane.models import ProcessRun, ProcessDefinition, Tenant
+from django.conf import settings
+tenant = Tenant.objects.get(slug=settings.HONUA["DEFAULT_TENANT"])
+have = ProcessRun.objects.filter(tenant=tenant).count()
+need = {minimum} - have
+defn = ProcessDefinition.objects.get(process_id="buffer", is_current=True)
+now = timezone.now()
+rows = []
+for i in range(max(0, need)):
+    created = now - timedelta(seconds=i * 7)
+    status = random.choice(["succeeded"] * 8 + ["failed"])
+    rows.append(ProcessRun(
+        tenant=tenant, principal="bench", surface=random.choice(["ogc", "gpserver"]),
+        process_id="buffer", process_version=defn.version, definition=defn,
+        definition_revision=defn.revision, mode="async", status=status,
+        resource_class="cpu_burst", tier_order=["inprocess"], tier_used="inprocess",
+        inputs={{"features": {{"type": "FeatureCollection", "features": []}}}}, input_hash="0" * 64,
+        started_at=created, finished_at=created + timedelta(milliseconds=40), progress=100,
+        outputs={{"result": {{"type": "FeatureCollection", "features": []}}}} if status == "succeeded" else None,
+        error=None if status == "succeeded" else {{"code": "x", "message": "seeded failure", "details": []}},
+        messages=[{{"type": "info", "text": "Seeded.", "time": created.isoformat()}}],
+    ))
+ProcessRun.objects.bulk_create(rows, batch_size=2000)
+if rows:
+    from django.db.models import F
+    ProcessRun.objects.filter(principal="bench").update(created_at=F("started_at"), updated_at=F("finished_at"))
+print(ProcessRun.objects.filter(tenant=tenant).count())
+"""
+    out = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+class Server:
+    def __init__(self, env: dict[str, str], port: int) -> None:
+        self.port = port
+        self.proc = subprocess.Popen(
+            [PY, str(ROOT / "scripts" / "serve.py")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status, _, _ = request("GET", port, "/healthz")
+                if status == 200:
+                    return
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise SystemExit("Honua did not start")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+_local = threading.local()
+
+
+def request(method: str, port: int, path: str, body: bytes | None = None, headers: dict | None = None):
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+    except (http.client.HTTPException, OSError):
+        conn.close()
+        _local.conn = None
+        raise
+    return resp.status, dict(resp.getheaders()), data
+
+
+def points_body(n: int, seed: int = 7) -> bytes:
+    rnd = random.Random(seed)
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [rnd.uniform(-10, 10), rnd.uniform(40, 50)]},
+            "properties": {"i": i},
+        }
+        for i in range(n)
+    ]
+    body = {
+        "inputs": {
+            "features": {"value": {"type": "FeatureCollection", "features": features}, "mediaType": "application/geo+json"},
+            "distance": {"value": 100, "unit": "meter"},
+        },
+        "response": "document",
+    }
+    return json.dumps(body).encode()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(latencies_ms: list[float], elapsed: float, errors: int) -> dict[str, Any]:
+    return {
+        "requests": len(latencies_ms),
+        "errors": errors,
+        "p50_ms": round(statistics.median(latencies_ms), 3),
+        "p95_ms": round(pct(latencies_ms, 95), 3),
+        "throughput_rps": round(len(latencies_ms) / elapsed, 1),
+    }
+
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = io.open(os.getenv("BENCH_BODY")):read("*a")
+function done(summary, latency, requests)
+  io.stderr:write(string.format('{"requests": %d, "errors": %d, "p50_ms": %.3f, "p95_ms": %.3f, "throughput_rps": %.1f}\\n',
+    summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, summary.requests / (summary.duration / 1e6)))
+end
+"""
+
+
+def ensure_wrk() -> str | None:
+    if shutil.which("wrk"):
+        return shutil.which("wrk")
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("installing wrk from Debian")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, stdout=subprocess.DEVNULL)
+    return shutil.which("wrk")
+
+
+def load_wrk(port: int, path: str, body: bytes, concurrency: int, seconds: int) -> dict[str, Any]:
+    wrk = ensure_wrk()
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        payload = Path(tmp) / "body.json"
+        payload.write_bytes(body)
+        if wrk is None:
+            return load_python(port, path, body, concurrency, seconds)
+        out = subprocess.run(
+            [wrk, "-t", str(min(concurrency, 2)), "-c", str(concurrency), "-d", f"{seconds}s", "-s", str(script),
+             f"http://127.0.0.1:{port}{path}"],
+            env={**os.environ, "BENCH_BODY": str(payload)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    line = [ln for ln in out.stderr.splitlines() if ln.startswith("{")][-1]
+    return json.loads(line)
+
+
+def load_python(port: int, path: str, body: bytes, concurrency: int, seconds: float, count: int | None = None):
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+    remaining = [count] if count is not None else None
+
+    def worker() -> None:
+        nonlocal errors
+        while time.monotonic() < stop_at:
+            if remaining is not None:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+            t0 = time.perf_counter()
+            try:
+                status, _, _ = request("POST", port, path, body, {"Content-Type": "application/json"})
+            except OSError:
+                status = 0
+            dt = (time.perf_counter() - t0) * 1000
+            with lock:
+                latencies.append(dt)
+                if status != 200:
+                    errors += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return summary(latencies, time.monotonic() - t0, errors)
+
+
+def async_jobs(port: int, n: int, concurrency: int) -> dict[str, Any]:
+    body = points_body(1, seed=11)
+    job_urls: list[str] = []
+    submit_ms: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    todo = list(range(n))
+
+    def submitter() -> None:
+        nonlocal errors
+        while True:
+            with lock:
+                if not todo:
+                    return
+                todo.pop()
+            t0 = time.perf_counter()
+            status, headers, _ = request(
+                "POST", port, "/ogcapi/processes/buffer/execution", body,
+                {"Content-Type": "application/json", "Prefer": "respond-async"},
+            )
+            with lock:
+                submit_ms.append((time.perf_counter() - t0) * 1000)
+                if status == 201:
+                    job_urls.append(headers.get("Location") or headers.get("location"))
+                else:
+                    errors += 1
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=submitter) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    submitted = time.monotonic()
+    pending = {u.split("/jobs/")[-1] for u in job_urls}
+    done_at: dict[str, float] = {}
+    failed = 0
+    while pending and time.monotonic() - t0 < 300:
+        for job_id in list(pending):
+            status, _, data = request("GET", port, f"/ogcapi/jobs/{job_id}")
+            doc = json.loads(data)
+            if doc.get("status") in ("successful", "failed", "dismissed"):
+                pending.discard(job_id)
+                done_at[job_id] = time.monotonic()
+                failed += doc["status"] != "successful"
+        if pending:
+            time.sleep(0.02)
+    elapsed = (max(done_at.values()) if done_at else time.monotonic()) - t0
+    return {
+        "jobs": n,
+        "accepted": len(job_urls),
+        "succeeded": len(done_at) - failed,
+        "failed_or_lost": failed + len(pending) + errors,
+        "submit_p50_ms": round(statistics.median(submit_ms), 3),
+        "submit_p95_ms": round(pct(submit_ms, 95), 3),
+        "submit_seconds": round(submitted - t0, 3),
+        "end_to_end_seconds": round(elapsed, 3),
+        "throughput_jobs_per_s": round(len(done_at) / elapsed, 1) if elapsed else None,
+    }
+
+
+def job_list(port: int, seconds: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        s = time.perf_counter()
+        status, _, data = request("GET", port, "/ogcapi/jobs?limit=10")
+        latencies.append((time.perf_counter() - s) * 1000)
+        errors += status != 200 or len(json.loads(data)["jobs"]) != 10
+    return summary(latencies, time.monotonic() - t0, errors)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "10")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8099")))
+    args = parser.parse_args()
+
+    env = bench_env(args.port)
+    ensure_database(env)
+    ledger = seed_ledger(env, 10_000)
+    log(f"ledger holds {ledger} runs")
+    server = Server(env, args.port)
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "ledger_runs": ledger}
+    try:
+        path = "/ogcapi/processes/buffer/execution"
+        one = points_body(1)
+        load_python(args.port, path, one, 2, 2)  # warm up every worker
+        log("sync buffer, 1 feature, concurrency 1")
+        results["sync_buffer_1_c1"] = load_wrk(args.port, path, one, 1, args.seconds)
+        log("sync buffer, 1 feature, concurrency 8")
+        results["sync_buffer_1_c8"] = load_wrk(args.port, path, one, 8, args.seconds)
+        log("sync buffer, 10,000 points, concurrency 1")
+        ten_k = points_body(10_000)
+        load_python(args.port, path, ten_k, 1, 60, count=2)
+        results["sync_buffer_10k_c1"] = load_python(args.port, path, ten_k, 1, max(args.seconds, 10), count=30)
+        log("200 async jobs")
+        results["async_jobs_200"] = async_jobs(args.port, 200, 8)
+        log("job list")
+        results["job_list"] = job_list(args.port, args.seconds)
+        results["ledger_runs_after"] = seed_ledger(env, 0)
+    finally:
+        server.stop()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
