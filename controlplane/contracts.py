@@ -257,6 +257,7 @@ class ExecutionResult:
     request: dict[str, Any]  # the stored request options (response, outputs, out_srid, ...)
     tier_used: Tier | None = None
     inputs: dict[str, Any] | None = None
+    dismissed: bool = False  # the client dismissed the job (its results are gone)
 
     @property
     def is_finished(self) -> bool:

@@ -439,6 +439,7 @@ def _result_from_run(run: ProcessRun, live_outputs: dict[str, Any] | None = None
         error=get("error"),
         request=dict(get("request") or {}),
         tier_used=Tier(run.tier_used) if get("tier_used") else None,
+        dismissed=get("dismissed_at") is not None,
     )
 
 
