@@ -1,0 +1,50 @@
+"""Renderers of the OGC surface: JSON, minimal HTML pages, the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+
+from ogcprocesses.translate import OPENAPI_MEDIA_TYPE
+
+
+class OgcJSONRenderer(JSONRenderer):
+    media_type = "application/json"
+    format = "json"
+    charset = None
+
+
+class OgcHTMLRenderer(BaseRenderer):
+    """Renders the JSON document through the view's template (every link as an <a>)."""
+
+    media_type = "text/html"
+    format = "html"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        context = renderer_context or {}
+        view = context.get("view")
+        template = getattr(view, "template_name", "") or "ogcprocesses/document.html"
+        links = data.get("links", []) if isinstance(data, dict) else []
+        return render_to_string(
+            template,
+            {"doc": data, "links": links, "title": getattr(view, "page_title", "OGC API - Processes")},
+            request=context.get("request"),
+        ).encode("utf-8")
+
+
+class OpenAPIRenderer(JSONRenderer):
+    """``application/vnd.oai.openapi+json;version=3.0`` (the parameter is set on the response
+    because DRF negotiation would not match a parameterised type against ``*/*``)."""
+
+    media_type = "application/vnd.oai.openapi+json"
+    format = "json"
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = OPENAPI_MEDIA_TYPE
+        return super().render(data, accepted_media_type, renderer_context)
