@@ -1,0 +1,45 @@
+"""Distances in their unit: ground metres through local frames, or planar degrees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from executors.base import InvalidInput
+from executors.inprocess.job import Job
+from executors.inprocess.params import LinearUnit
+from executors.localframes import metric_apply
+
+METHODS = ("auto", "planar", "geodesic")
+
+
+def in_metric_frames(
+    job: Job,
+    geoms: np.ndarray,
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    *,
+    distance: LinearUnit | None = None,
+    method: str = "auto",
+    split_wide: bool = False,
+) -> np.ndarray:
+    """Run ``fn(geoms, per_base_unit)`` chunk by chunk; a distance ``d`` of ``distance.base``
+    is ``d * per_base_unit`` in the geometries' frame.
+
+    Geographic working CRS: local TM frames, distances on the ground (``method`` has no
+    effect). Projected: the CRS's plane and unit (``auto``/``planar``), or ground distances
+    through its geographic base (``geodesic``). A "degree" distance means planar degrees and
+    needs geographic data.
+    """
+    if distance is not None and distance.is_angular:
+        if not job.geographic:
+            raise InvalidInput(
+                f"a distance in degrees needs geographic data; EPSG:{job.work_srid} is projected"
+            )
+        return job.map(geoms, lambda chunk: fn(chunk, np.ones(len(chunk))))
+    return job.map(
+        geoms,
+        lambda chunk: metric_apply(
+            chunk, job.work_srid, fn, geodesic=method == "geodesic", split_wide=split_wide
+        ),
+    )
