@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 import shapely
@@ -73,7 +73,7 @@ class Geodetic:
         return 1.0 - (self.b * self.b) / (self.a * self.a)
 
 
-@cache
+@lru_cache(maxsize=4096)
 def tmerc_transformer(geo: Geodetic, lon_0: float) -> Transformer:
     """CRS lon/lat -> transverse Mercator metres centred on ``lon_0`` (CRS units)."""
     return Transformer.from_pipeline(
@@ -83,7 +83,7 @@ def tmerc_transformer(geo: Geodetic, lon_0: float) -> Transformer:
     )
 
 
-@cache
+@lru_cache(maxsize=4096)
 def aeqd_transformer(geo: Geodetic, lon_0: float, lat_0: float) -> Transformer:
     """CRS lon/lat -> azimuthal equidistant metres centred on (lon_0, lat_0) (CRS units)."""
     scale = geo.degrees_per_unit

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,7 @@ def to_crs_units(value: float, unit: str, srid: int) -> float:
     return value * LINEAR_UNITS[unit] / unit_factor(srid)
 
 
-@cache
+@lru_cache(maxsize=512)
 def transformer(src: int, dst: int) -> Transformer:
     """A cached lon/lat-ordered (always_xy) transformer between two EPSG codes."""
     return Transformer.from_crs(crs_for(src), crs_for(dst), always_xy=True)

@@ -106,6 +106,8 @@ def reshape(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         raise InvalidInput("reshaping_line: expected a single connected line")
     result = feats.geometries.copy()
     touched = np.flatnonzero(shapely.intersects(feats.geometries, line))
+    if len(touched) == 0:
+        ctx.message("warning", "the reshaping line touches no feature; nothing was changed")
     # An interactive edit touches few features and shapely has no array form of it:
     # one small set of GEOS calls per touched feature.
     for k, i in enumerate(touched.tolist()):

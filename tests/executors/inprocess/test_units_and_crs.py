@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import shapely
-from pyproj import Transformer
+from pyproj import Geod, Transformer
 
 from executors.base import InvalidInput
 from tests.executors.inprocess.support import (
@@ -192,3 +192,42 @@ def test_project_uses_out_srid_and_round_trips():
 def test_unknown_srid_is_invalid_input():
     with pytest.raises(InvalidInput, match="EPSG:999999"):
         run("project", {"features": fc([shapely.Point(0, 0)]), "target_srid": {"srid": 999999}})
+
+
+def test_buffer_on_another_datum_and_angular_unit_uses_its_ellipsoid():
+    # EPSG:4807 (NTF Paris): grads from the Paris meridian on the Clarke 1880 (IGN) ellipsoid
+    clarke = Geod(a=6378249.2, b=6356515.0)
+    lon_g, lat_g = 2.5, 52.0  # grads
+    result = run(
+        "buffer",
+        {"features": fc([shapely.Point(lon_g, lat_g)], srid=4807), "distance": meters(100)},
+    )
+    assert result["srid"] == 4807
+    coords = shapely.get_coordinates(geoms(result)[0].exterior) * 0.9  # grads -> degrees
+    _, _, dist = clarke.inv(
+        np.full(len(coords), lon_g * 0.9),
+        np.full(len(coords), lat_g * 0.9),
+        coords[:, 0],
+        coords[:, 1],
+    )
+    assert np.allclose(dist, 100.0, rtol=1e-5)
+
+
+def test_wide_polygon_buffer_is_split_into_bands_and_reunited():
+    wide = shapely.box(-30, 10, 30, 11)
+    result = run("buffer", {"features": fc([wide]), "distance": meters(10, "kilometer")})
+    polygon = geoms(result)[0]
+    assert polygon.geom_type == "Polygon" and polygon.is_valid and polygon.contains(wide)
+    for lon in (-29.0, -7.3, 0.0, 18.9):
+        south = shapely.intersection(polygon.exterior, shapely.LineString([(lon, 5), (lon, 10)]))
+        (lat,) = shapely.get_coordinates(south)[:, 1]
+        _, _, d = GEOD.inv(lon, 10, lon, lat)
+        assert d == pytest.approx(10000.0, rel=1e-3)
+
+
+def test_densify_across_the_antimeridian_is_split_at_180():
+    line = shapely.LineString([(179.0, -16.0), (181.0, -16.5)])
+    result = run("densify", {"features": fc([line]), "max_segment_length": meters(10, "kilometer")})
+    out = geoms(result)[0]
+    assert out.geom_type == "MultiLineString"
+    assert out.bounds[0] >= -180 and out.bounds[2] <= 180
