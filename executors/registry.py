@@ -5,7 +5,11 @@ from __future__ import annotations
 from functools import cache
 from importlib import import_module
 
+import logging
+
 from executors.base import Executor
+
+log = logging.getLogger("honua.executors")
 
 TIER_CLASSES: dict[str, str] = {
     "inprocess": "executors.inprocess.executor.InProcessExecutor",
@@ -20,7 +24,11 @@ def get_executor(tier: str) -> Executor | None:
     if path is None:
         return None
     module, _, name = path.rpartition(".")
-    cls = getattr(import_module(module), name)
+    try:
+        cls = getattr(import_module(module), name)
+    except ImportError:
+        log.warning("execution tier %s is not installed here", tier, exc_info=True)
+        return None
     return cls()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -72,7 +73,11 @@ DATABASES = {
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("HONUA_DB_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("HONUA_TEST_DB_NAME", default="test_honua")
+# One test database per pytest process, so concurrent test runs on one cluster don't collide
+# (tests/conftest.py drops those left behind by runs that died).
+DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
+    "HONUA_TEST_DB_NAME", default=f"test_honua_{os.getpid()}"
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -203,7 +203,7 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         with transaction.atomic():
             run = run_services.run_create(fields=fields)
         return _result_from_run(run)
-    owner = f"{worker_identity()}:inline"
+    owner = worker_identity()
     run = run_services.run_create(fields=fields, claim_owner=owner)
     plan.run_id = str(run.id)
     future = _inline_pool().submit(_execute_inline, plan, owner)

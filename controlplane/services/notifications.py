@@ -24,7 +24,7 @@ log = logging.getLogger("honua.notifications")
 PayloadBuilder = Callable[[ExecutionResult, dict[str, Any], str], Any]
 _builders: dict[str, PayloadBuilder] = {}
 
-EVENT_URI = {"success": "successUri", "failed": "failedUri", "in_progress": "inProgressUri"}
+EVENT_URI = {"success": "success_uri", "failed": "failed_uri", "in_progress": "in_progress_uri"}
 
 
 def payload_builder_register(surface: str, builder: PayloadBuilder) -> None:

@@ -57,8 +57,7 @@ def run_create(
     """Record a new run. Async runs are queued and enqueued after commit; a sync run is
     created already claimed by the caller (``claim_owner``) so that no worker takes it."""
     now = timezone.now()
-    run = ProcessRun(**fields)
-    run.created_at = now
+    run = ProcessRun(**fields, created_at=now)
     if claim_owner:
         run.status = RunStatus.RUNNING.value
         run.lease_owner = claim_owner
