@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import shapely
+from pyproj import Geod
 
 from executors.base import ExecutionContext, InvalidInput
 from executors.geodata import Features
 from executors.geodesic import geod_for, geodesic_areas, geodesic_lengths
 from executors.inprocess import params
 from executors.inprocess.job import Job
-from executors.localframes import aeqd_groups
+from executors.localframes import Frame, Geodetic, aeqd_groups
 from executors.spatialref import crs_for, geodetic_transformer, transform_geometries, unit_factor
 from executors.units import LINEAR_UNITS
 
@@ -126,33 +128,75 @@ def _planar_nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _geodesic_nearest(job: Job, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest ``b`` for each ``a`` by ground distance, per azimuthal equidistant cell frame.
+
+    Only the overlay features that can be nearest are projected into each cell's frame: the
+    planar lon/lat nearest gives an upper bound of the ground distance, and the candidates
+    are those within that bound of the cell (a conservative lon/lat box).
+    """
     near = np.full(len(a), -1, dtype=np.int64)
     dist = np.full(len(a), np.nan)
     present = np.flatnonzero(~shapely.is_missing(b) & ~shapely.is_empty(b))
     if len(a) == 0 or len(present) == 0:
         return near, dist
     geod, geo = geod_for(job.work_srid)
+    pool = np.asarray(b[present], dtype=object)
+    lonlat_tree = shapely.STRtree(pool)
     groups = list(aeqd_groups(a, job.work_srid))
     for k, group in enumerate(groups):
         job.checkpoint(int(90 * k / len(groups)) if len(groups) > 1 else None, None)
-        fa = group.frame.forward(a[group.members])
-        fb = transform_geometries(b[present], group.frame.transformer)
+        members = a[group.members]
+        fa = group.frame.forward(members)
+        ia, ib = lonlat_tree.query_nearest(members, all_matches=False)
+        first = _ground(group.frame, geod, geo, fa[ia], _project(group.frame, pool[ib]))
+        bound = float(np.nanmax(first)) if np.isfinite(first).any() else np.inf
+        candidates = lonlat_tree.query(_reach(members, bound, geo))
+        fb = _project(group.frame, pool[candidates])
         finite = _finite(fb)
-        candidates = present[finite]
-        tree = shapely.STRtree(fb[finite])
-        ia, ib = tree.query_nearest(fa, all_matches=False)
-        if len(ia) == 0:
+        candidates, fb = candidates[finite], fb[finite]
+        if len(candidates) == 0:
             continue
-        ends = shapely.get_coordinates(shapely.shortest_line(fa[ia], tree.geometries[ib]))
-        lon, lat = group.frame.transformer.transform(ends[:, 0], ends[:, 1], direction="INVERSE")
-        scale = geo.degrees_per_unit
-        lon = np.asarray(lon).reshape(-1, 2) * scale
-        lat = np.asarray(lat).reshape(-1, 2) * scale
-        _, _, d = geod.inv(lon[:, 0], lat[:, 0], lon[:, 1], lat[:, 1])
+        tree = shapely.STRtree(fb)
+        ia, ib = tree.query_nearest(fa, all_matches=False)
         rows = group.members[ia]
-        near[rows] = candidates[ib]
-        dist[rows] = d
+        near[rows] = present[candidates[ib]]
+        dist[rows] = _ground(group.frame, geod, geo, fa[ia], fb[ib])
     return near, dist
+
+
+def _project(frame: Frame, geoms: np.ndarray) -> np.ndarray:
+    return transform_geometries(geoms, frame.transformer)
+
+
+def _ground(frame: Frame, geod: Geod, geo: Geodetic, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """Ellipsoidal distance between the closest points of aligned pairs in a frame."""
+    if len(fa) == 0:
+        return np.empty(0)
+    ends = shapely.get_coordinates(shapely.shortest_line(fa, fb))
+    lon, lat = frame.transformer.transform(ends[:, 0], ends[:, 1], direction="INVERSE")
+    lon = np.asarray(lon).reshape(-1, 2) * geo.degrees_per_unit
+    lat = np.asarray(lat).reshape(-1, 2) * geo.degrees_per_unit
+    _, _, d = geod.inv(lon[:, 0], lat[:, 0], lon[:, 1], lat[:, 1])
+    return np.asarray(d)
+
+
+def _reach(members: np.ndarray, meters: float, geo: Geodetic) -> shapely.Geometry:
+    """A lon/lat box surely containing everything within ``meters`` of ``members``."""
+    minx, miny, maxx, maxy = (
+        float(v) * geo.degrees_per_unit for v in shapely.total_bounds(members)
+    )
+    dlat = meters / 110_500.0  # fewer metres per degree of latitude nowhere
+    south, north = max(miny - dlat, -90.0), min(maxy + dlat, 90.0)
+    widest = max(abs(south), abs(north))
+    if not np.isfinite(dlat) or widest >= 89.0:
+        west, east = -540.0, 540.0
+    else:
+        dlon = meters / (111_000.0 * math.cos(math.radians(widest)))
+        west, east = minx - dlon, maxx + dlon
+        if west < -180.0 or east > 180.0:
+            west, east = -540.0, 540.0
+    unit = 1.0 / geo.degrees_per_unit
+    return shapely.box(west * unit, south * unit, east * unit, north * unit)
 
 
 def _lonlat(feats: Features) -> np.ndarray:

@@ -124,3 +124,17 @@ def test_distance_of_projected_data_defaults_to_ground_distance():
     result = run("distance", {"features": fc([a], srid=3857), "overlay": fc([b], srid=3857)})
     _, _, expected = GEOD.inv(5, 60, 5, 60.01)
     assert props(result)[0]["distance"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_nearest_distance_matches_brute_force_over_the_whole_globe():
+    rng = np.random.default_rng(11)
+    a = np.column_stack([rng.uniform(-180, 180, 300), rng.uniform(-85, 85, 300)])
+    b = np.column_stack([rng.uniform(-180, 180, 300), rng.uniform(-85, 85, 300)])
+    result = run(
+        "distance",
+        {"features": fc(list(shapely.points(a))), "overlay": fc(list(shapely.points(b)))},
+    )
+    for (lon, lat), row in zip(a, props(result), strict=True):
+        _, _, d = GEOD.inv(np.full(len(b), lon), np.full(len(b), lat), b[:, 0], b[:, 1])
+        assert row["distance"] == pytest.approx(d.min(), rel=1e-6)
+        assert row["near_index"] == int(np.argmin(d))
