@@ -419,10 +419,14 @@ OPERATIONS: tuple[Operation, ...] = (
 )
 
 
+_OAS31_ONLY = ("contentMediaType", "contentEncoding", "contentSchema")
+
+
 def _local_refs(schema: Any) -> Any:
-    """Catalog schemas point at the OGC-hosted schemas; inside this document, at components."""
+    """Catalog schemas point at the OGC-hosted schemas; inside this document, at components.
+    OAS 3.0 schema objects lack the content* keywords the OGC schemas use: they become x-."""
     if isinstance(schema, dict):
-        out = {k: _local_refs(v) for k, v in schema.items()}
+        out = {(f"x-{k}" if k in _OAS31_ONLY else k): _local_refs(v) for k, v in schema.items()}
         if isinstance(out.get("$ref"), str) and out["$ref"] in _REF_MAP:
             out["$ref"] = _REF_MAP[out["$ref"]]
         return out
