@@ -10,6 +10,7 @@ writing groups geometries by type and rebuilds GeoJSON coordinate lists from
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,25 +146,47 @@ def read_geometry(
 
 
 def geometries_from_geojson(raw: Sequence[Any], *, name: str = "features") -> np.ndarray:
-    """GeoJSON geometry dicts (or None) -> object ndarray of shapely geometries (or None)."""
+    """GeoJSON geometry dicts (or None) -> object ndarray of shapely geometries (or None).
+
+    Each geometry type is built from one flat coordinate array (``shapely.from_ragged_array``,
+    about 4x faster than GEOS's GeoJSON reader); whatever does not fit that mould
+    (collections, malformed input) goes through ``shapely.from_geojson``, whose error names
+    the feature.
+    """
     n = len(raw)
     if n == 0:
         return np.empty(0, dtype=object)
-    points = _points_fast(raw)
-    if points is not None:
-        return points
-    texts = np.empty(n, dtype=object)
-    present = np.zeros(n, dtype=bool)
-    for i, geom in enumerate(raw):
-        if geom is not None:
-            texts[i] = orjson.dumps(geom)
-            present[i] = True
+    with _gc_paused():
+        points = _points_fast(raw)
+        if points is not None:
+            return points
+        out = np.empty(n, dtype=object)
+        by_type: dict[str | None, list[int]] = {}
+        for i, geom in enumerate(raw):
+            if geom is not None:
+                kind = geom.get("type") if isinstance(geom, dict) else None
+                by_type.setdefault(kind if kind in _RAGGED_READERS else None, []).append(i)
+        slow = by_type.pop(None, [])
+        for kind, idx in by_type.items():
+            assert kind is not None
+            parsed = _read_ragged(kind, [raw[i] for i in idx])
+            if parsed is None:
+                slow.extend(idx)
+            else:
+                out[idx] = parsed
+        if slow:
+            slow.sort()
+            out[slow] = _read_geojson(raw, slow, name)
+    return out
+
+
+def _read_geojson(raw: Sequence[Any], idx: list[int], name: str) -> np.ndarray:
+    texts = np.array([orjson.dumps(raw[i]) for i in idx], dtype=object)
     geoms = np.asarray(shapely.from_geojson(texts, on_invalid="ignore"), dtype=object)
-    failed = present & shapely.is_missing(geoms)
-    if failed.any():
-        bad = np.flatnonzero(failed)
-        index = int(bad[0])
-        more = f" ({len(bad) - 1} more invalid)" if len(bad) > 1 else ""
+    failed = np.flatnonzero(shapely.is_missing(geoms))
+    if len(failed):
+        index = idx[int(failed[0])]
+        more = f" ({len(failed) - 1} more invalid)" if len(failed) > 1 else ""
         raise InvalidInput(
             f"{name}: feature {index} has an invalid geometry: {_reason(raw[index])}{more}"
         )
@@ -183,13 +206,59 @@ def _points_fast(raw: Sequence[Any]) -> np.ndarray | None:
     return np.asarray(shapely.points(coords), dtype=object)
 
 
+# GeoJSON type -> (shapely type, nesting depth of position lists, minimum positions per
+# innermost list, innermost lists are rings)
+_RAGGED_READERS: dict[str, tuple[shapely.GeometryType, int, int, bool]] = {
+    "Point": (shapely.GeometryType.POINT, 0, 1, False),
+    "LineString": (shapely.GeometryType.LINESTRING, 1, 2, False),
+    "MultiPoint": (shapely.GeometryType.MULTIPOINT, 1, 1, False),
+    "Polygon": (shapely.GeometryType.POLYGON, 2, 4, True),
+    "MultiLineString": (shapely.GeometryType.MULTILINESTRING, 2, 2, False),
+    "MultiPolygon": (shapely.GeometryType.MULTIPOLYGON, 3, 4, True),
+}
+
+
+def _read_ragged(kind: str, geoms: list[dict[str, Any]]) -> np.ndarray | None:
+    """Geometries of one GeoJSON type via flat coordinates and offsets; None if malformed."""
+    shape_type, depth, minimum, rings = _RAGGED_READERS[kind]
+    try:
+        level: list[Any] = [g["coordinates"] for g in geoms]
+        if depth == 0:
+            coords = np.array(level, dtype=float)
+            offsets: list[np.ndarray] = []
+        else:
+            offsets = []
+            for _ in range(depth):
+                counts = [len(item) for item in level]
+                offsets.append(np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]))
+                level = list(itertools.chain.from_iterable(level))
+            coords = np.array(level, dtype=float)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if coords.ndim != 2 or coords.shape[1] not in (2, 3) or not np.isfinite(coords).all():
+        return None  # empty geometries included: the GeoJSON reader handles them
+    if depth:
+        inner = offsets[-1]
+        if (np.diff(inner) < minimum).any():
+            return None
+        if rings and not (coords[inner[:-1]] == coords[inner[1:] - 1]).all():
+            return None
+    elif len(coords) != len(geoms):
+        return None
+    try:
+        built = shapely.from_ragged_array(shape_type, coords, tuple(offsets[::-1]))
+    except (GEOSException, ValueError, IndexError):
+        return None
+    return np.asarray(built, dtype=object)
+
+
 def _reason(geom: Any) -> str:
     if not isinstance(geom, Mapping):
         return f"expected a GeoJSON geometry object, got {type(geom).__name__}"
     try:
         shapely.from_geojson(orjson.dumps(geom))
     except (GEOSException, ValueError, TypeError) as exc:
-        return str(exc)
+        return str(exc).strip()
     return "unreadable GeoJSON geometry"
 
 

@@ -71,6 +71,36 @@ def test_invalid_geometry_names_the_feature_index():
         read_features(value)
 
 
+@pytest.mark.parametrize(
+    ("geometry", "reason"),
+    [
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}, "closed"),
+        ({"type": "LineString", "coordinates": [[0, 0]]}, "elements"),
+        ({"type": "MultiPolygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}, "array"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, "x"], [0, 0]]]}, "number"),
+    ],
+)
+def test_malformed_lines_and_polygons_are_invalid_input(geometry, reason):
+    value = fc([shapely.box(0, 0, 1, 1), shapely.box(1, 1, 2, 2)])
+    value["features"][1]["geometry"] = geometry
+    with pytest.raises(InvalidInput, match=f"feature 1 has an invalid geometry: .*{reason}"):
+        read_features(value)
+
+
+def test_polygons_lines_and_3d_parse_through_flat_coordinates():
+    shapes = [
+        shapely.Polygon([(0, 0, 1), (1, 0, 2), (1, 1, 3), (0, 0, 1)]),
+        shapely.box(0, 0, 1, 1),
+        shapely.MultiLineString([[(0, 0), (1, 1)], [(2, 2), (3, 3), (4, 5)]]),
+        shapely.LineString(),
+        shapely.MultiPolygon(),
+    ]
+    parsed = read_features(fc(shapes)).geometries
+    for got, want in zip(parsed, shapes, strict=True):
+        assert shapely.equals_exact(got, want, 0) or (got.is_empty and want.is_empty)
+    assert parsed[0].has_z
+
+
 def test_bad_point_coordinates_and_unknown_types_are_invalid_input():
     value = fc([shapely.Point(0, 0), shapely.Point(1, 1)])
     value["features"][1]["geometry"] = {"type": "Point", "coordinates": ["a"]}
