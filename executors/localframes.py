@@ -104,8 +104,11 @@ class Frame:
 
     transformer: Transformer
     geo: Geodetic
+    unwrap: bool = False  # data straddles the antimeridian: longitudes < 0 taken as +360
 
     def forward(self, geoms: np.ndarray) -> np.ndarray:
+        if self.unwrap:
+            geoms = _east_of_antimeridian(geoms, self.geo)
         out = transform_geometries(geoms, self.transformer)
         _require_finite(out, "projected to a local frame")
         return out
@@ -124,7 +127,53 @@ def frame_for(geoms: np.ndarray, srid: int) -> Frame:
         return Frame(tmerc_transformer(geo, 0.0), geo)
     minx = float(bounds[finite, 0].min())
     maxx = float(bounds[finite, 2].max())
+    if maxx - minx > geo.half_turn:
+        x = shapely.get_coordinates(geoms)[:, 0]
+        shifted = np.where(x < 0, x + 2.0 * geo.half_turn, x)
+        if len(x) and shifted.max() - shifted.min() < maxx - minx:
+            centre = (float(shifted.min()) + float(shifted.max())) / 2.0
+            return Frame(tmerc_transformer(geo, round(centre, 6)), geo, unwrap=True)
     return Frame(tmerc_transformer(geo, round((minx + maxx) / 2.0, 6)), geo)
+
+
+def _east_of_antimeridian(geoms: np.ndarray, geo: Geodetic) -> np.ndarray:
+    """Longitudes below 0 moved by +360 so data straddling +/-180 is continuous."""
+    turn = 2.0 * geo.half_turn
+
+    def shift(coords: np.ndarray) -> np.ndarray:
+        out = coords.copy()
+        out[:, 0] = np.where(out[:, 0] < 0, out[:, 0] + turn, out[:, 0])
+        return out
+
+    return np.asarray(shapely.transform(geoms, shift, include_z=None), dtype=object)
+
+
+def _unwrap_straddling(
+    geoms: np.ndarray, bounds: np.ndarray, geo: Geodetic
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features whose parts sit on both sides of the antimeridian (a MultiPolygon split at
+    +/-180, as RFC 7946 asks) made continuous east of 180; a part that itself spans more
+    than 180 degrees keeps its planar lon/lat meaning."""
+    half = geo.half_turn
+    width = bounds[:, 2] - bounds[:, 0]
+    candidates = np.flatnonzero(np.isfinite(width) & (width > half))
+    if len(candidates) == 0:
+        return geoms, bounds
+    shifted = _east_of_antimeridian(geoms[candidates], geo)
+    parts, owner = shapely.get_parts(shifted, return_index=True)
+    part_bounds = _bounds(parts)
+    part_wide = np.zeros(len(candidates), dtype=bool)
+    np.logical_or.at(part_wide, owner, part_bounds[:, 2] - part_bounds[:, 0] > half)
+    new_bounds = _bounds(shifted)
+    better = ~part_wide & (new_bounds[:, 2] - new_bounds[:, 0] < width[candidates])
+    if not better.any():
+        return geoms, bounds
+    geoms, bounds = geoms.copy(), bounds.copy()
+    # parts cut along the antimeridian now share an edge: merge them back into one area
+    joined = shapely.make_valid(shifted[better], method="structure", keep_collapsed=True)
+    geoms[candidates[better]] = np.asarray(joined, dtype=object)
+    bounds[candidates[better]] = new_bounds[better]
+    return geoms, bounds
 
 
 def metric_apply(
@@ -160,7 +209,7 @@ def metric_apply(
 def _in_tm_frames(geoms: np.ndarray, geo: Geodetic, fn: MetricFn, split_wide: bool) -> np.ndarray:
     n = len(geoms)
     result = np.empty(n, dtype=object)
-    bounds = _bounds(geoms)
+    geoms, bounds = _unwrap_straddling(geoms, _bounds(geoms), geo)
     finite = np.isfinite(bounds).all(axis=1)
     band = BAND_DEGREES / geo.degrees_per_unit
     centre = (bounds[:, 0] + bounds[:, 2]) / 2.0

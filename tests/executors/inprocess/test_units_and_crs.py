@@ -231,3 +231,30 @@ def test_densify_across_the_antimeridian_is_split_at_180():
     out = geoms(result)[0]
     assert out.geom_type == "MultiLineString"
     assert out.bounds[0] >= -180 and out.bounds[2] <= 180
+
+
+def test_feature_split_at_the_antimeridian_is_buffered_as_one_place():
+    # RFC 7946 style: one island stored as two parts on either side of 180
+    island = shapely.MultiPolygon(
+        [shapely.box(179.5, -17, 180, -16), shapely.box(-180, -17, -179.5, -16)]
+    )
+    grown = geoms(run("buffer", {"features": fc([island]), "distance": meters(5, "kilometer")}))[0]
+    shrunk = geoms(run("buffer", {"features": fc([island]), "distance": meters(-5, "kilometer")}))[
+        0
+    ]
+    for polygon in (grown, shrunk):
+        assert polygon.is_valid and polygon.geom_type == "MultiPolygon"
+        assert -180 <= polygon.bounds[0] and polygon.bounds[2] <= 180
+    # shrinking works on the island as a whole: no gap is cut along the antimeridian
+    assert shapely.get_coordinates(shrunk)[:, 0].max() == pytest.approx(180.0)
+    row = shapely.intersection(shrunk.boundary, shapely.LineString([(-180, -16.5), (-179, -16.5)]))
+    _, _, inset = GEOD.inv(-179.5, -16.5, shapely.get_coordinates(row)[:, 0].max(), -16.5)
+    assert inset == pytest.approx(5000.0, rel=1e-3)
+
+
+def test_voronoi_of_points_straddling_the_antimeridian():
+    points = [shapely.Point(179.9, 0), shapely.Point(-179.9, 0.1), shapely.Point(179.95, 0.3)]
+    cells = geoms(run("voronoi", {"features": fc(points)}))
+    for cell, point in zip(cells, points, strict=True):
+        assert cell.is_valid and cell.contains(point)
+        assert -180 <= cell.bounds[0] and cell.bounds[2] <= 180
