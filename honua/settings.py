@@ -72,7 +72,8 @@ DATABASES = {
 }
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("HONUA_DB_CONN_MAX_AGE", default=60))
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Health checks cost a round trip per request; a broken connection is dropped after its error.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("HONUA_DB_HEALTH_CHECKS", default=False)
 # One test database per pytest process, so concurrent test runs on one cluster don't collide
 # (tests/conftest.py drops those left behind by runs that died).
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from controlplane.models.fields import FastJSONField
+
 from controlplane.contracts import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -50,7 +52,7 @@ class ProcessRun(models.Model):
     tiers_tried = models.JSONField(default=list, help_text="[{tier, outcome, reason, at}]")
     tier_used = models.CharField(max_length=12, blank=True, choices=[(t.value, t.value) for t in Tier])
 
-    inputs = models.JSONField()
+    inputs = FastJSONField()
     input_hash = models.CharField(max_length=64)
     input_bytes = models.PositiveBigIntegerField(default=0)
     feature_count = models.PositiveIntegerField(default=0)
@@ -81,7 +83,7 @@ class ProcessRun(models.Model):
     cost_estimated = models.FloatField(default=0)
     cost_actual = models.FloatField(null=True, blank=True)
 
-    outputs = models.JSONField(null=True, blank=True, help_text="Inline outputs by name.")
+    outputs = FastJSONField(null=True, blank=True, help_text="Inline outputs by name.")
     output_links = models.JSONField(default=dict, blank=True, help_text="Outputs stored as artifacts.")
     error = models.JSONField(null=True, blank=True, help_text="{code, message, details}")
 

@@ -208,15 +208,16 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
     plan.run_id = str(run.id)
     future = _inline_pool().submit(_execute_inline, plan, owner)
     try:
-        outputs = future.result(timeout=settings.HONUA["SYNC_DEADLINE_SECONDS"])
+        outputs, finished = future.result(timeout=settings.HONUA["SYNC_DEADLINE_SECONDS"])
     except FutureTimeout:
         run_services.run_mode_switch(run_id=run.id)
         return run_result_load(run_id=run.id)
-    return run_result_load(run_id=run.id, live_outputs=outputs)
+    if finished is None:  # ended elsewhere (cancelled, lease lost): read what the ledger says
+        return run_result_load(run_id=run.id)
+    return _result_from_run(finished, outputs if finished.status == RunStatus.SUCCEEDED else None)
 
 
-def _execute_inline(plan: RunPlan, owner: str) -> dict[str, Any] | None:
-    close_old_connections()
+def _execute_inline(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, ProcessRun | None]:
     try:
         return execute_plan(plan, owner)
     finally:
@@ -289,9 +290,11 @@ def _error_doc(code: str, message: str, details: list[str] | None = None) -> dic
 
 def _failed(
     plan: RunPlan, owner: str, tier: str, error: dict[str, Any], status: RunStatus = RunStatus.FAILED
-) -> None:
-    if run_services.run_fail(run_id=plan.run_id, owner=owner, tier=tier, error=error, status=status):
+) -> ProcessRun | None:
+    failed = run_services.run_fail(run_id=plan.run_id, owner=owner, tier=tier, error=error, status=status)
+    if failed:
         _notify(plan, "failed")
+    return failed
 
 
 def _store_outputs(plan: RunPlan, outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -319,8 +322,9 @@ def _store_outputs(plan: RunPlan, outputs: dict[str, Any]) -> tuple[dict[str, An
     return inline, links
 
 
-def execute_plan(plan: RunPlan, owner: str) -> dict[str, Any] | None:
-    """Try the tiers in order; complete, fail or cancel the run. Returns outputs on success."""
+def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, ProcessRun | None]:
+    """Try the tiers in order; complete, fail or cancel the run. Returns the outputs (on
+    success) and the finished run as recorded, or None when another owner ended it."""
     run_id = plan.run_id
     token = current_run_id.set(run_id)
     cancel_event = threading.Event()
@@ -368,23 +372,21 @@ def execute_plan(plan: RunPlan, owner: str) -> dict[str, Any] | None:
                     reasons.append(f"{tier}: {reason}")
                     continue
                 except Cancelled:
-                    if run_services.run_mark_cancelled(run_id=run_id, owner=owner):
+                    cancelled = run_services.run_mark_cancelled(run_id=run_id, owner=owner)
+                    if cancelled:
                         _notify(plan, "failed")
-                    return None
+                    return None, cancelled
                 except DeadlineExceeded as exc:
-                    _failed(plan, owner, tier, _error_doc("timed-out", exc.message), RunStatus.TIMED_OUT)
-                    return None
+                    return None, _failed(plan, owner, tier, _error_doc("timed-out", exc.message), RunStatus.TIMED_OUT)
                 except InvalidInput as exc:
-                    _failed(plan, owner, tier, _error_doc("invalid-parameter-value", exc.message))
-                    return None
+                    return None, _failed(plan, owner, tier, _error_doc("invalid-parameter-value", exc.message))
                 except ExecutorError as exc:
-                    _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
-                    return None
+                    return None, _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
                 except Exception as exc:  # the executor boundary: never lose a run
                     log.exception("executor crashed", extra={"tier": tier, "process": plan.process_id})
-                    _failed(plan, owner, tier, _error_doc("execution-failed", f"{type(exc).__name__}: {exc}"))
-                    return None
-                run_services.run_record_tier(run_id=run_id, tier=tier, outcome="used")
+                    return None, _failed(
+                        plan, owner, tier, _error_doc("execution-failed", f"{type(exc).__name__}: {exc}")
+                    )
                 inline, links = _store_outputs(plan, outputs)
                 cost = round(max(1.0, plan.feature_count / 1000.0) * (time.monotonic() - started + 0.001), 4)
                 done = run_services.run_complete(
@@ -393,12 +395,11 @@ def execute_plan(plan: RunPlan, owner: str) -> dict[str, Any] | None:
                 )
                 if done:
                     _notify(plan, "success")
-                return outputs if done else None
+                return (outputs if done else None), done
             run_services.run_record_tier(run_id=run_id, tier=tier, outcome="skipped", reason=reason)
             reasons.append(f"{tier}: {reason}")
         error = NoTierAvailable("no execution tier could run this process: " + "; ".join(reasons))
-        _failed(plan, owner, "", _error_doc(error.code, error.message))
-        return None
+        return None, _failed(plan, owner, "", _error_doc(error.code, error.message))
     finally:
         keeper.unregister(run_id)
         current_run_id.reset(token)

@@ -169,6 +169,24 @@ def run_record_tier(*, run_id: uuid.UUID | str, tier: str, outcome: str, reason:
         )
 
 
+RESULT_COLUMNS = (
+    "id", "process_id", "status", "mode", "surface", "progress", "progress_message", "messages",
+    "created_at", "started_at", "finished_at", "updated_at", "output_links", "error", "request",
+    "tier_used", "dismissed_at", "results_removed_at",
+)
+_JSON_COLUMNS = {"messages", "output_links", "error", "request", "outputs", "tiers_tried"}
+_FINISH_VALUES = {"tier_used", "outputs", "output_links", "progress", "cost_actual", "error"}
+
+
+def run_from_row(columns: tuple[str, ...] | list[str], row: tuple[Any, ...]) -> ProcessRun:
+    """An unsaved ProcessRun holding a RETURNING row (JSON columns decoded)."""
+    data = {
+        c: orjson.loads(v) if c in _JSON_COLUMNS and isinstance(v, str | bytes) else v
+        for c, v in zip(columns, row, strict=True)
+    }
+    return ProcessRun(**data)
+
+
 def _finish(
     run_id: uuid.UUID | str,
     owner: str,
@@ -176,32 +194,53 @@ def _finish(
     *,
     allowed: tuple[RunStatus, ...] = _LEASED,
     message: dict[str, str] | None = None,
+    tier_entry: dict[str, str] | None = None,
     **values: Any,
-) -> bool:
+) -> ProcessRun | None:
+    """One conditional UPDATE ... RETURNING: the run ends only if it is still in an allowed
+    state and (when ``owner`` is given) still leased by ``owner``. None: someone else ended it."""
     now = timezone.now()
-    query = ProcessRun.objects.filter(id=run_id, status__in=[s.value for s in allowed])
-    if owner:
-        query = query.filter(lease_owner=owner)
-    run = query.select_for_update().only("id", "messages", "started_at").first()
-    if run is None:
-        return False
-    msgs = list(run.messages)
-    if message:
-        msgs.append(message)
-    updated = query.update(
-        status=status.value,
-        finished_at=now,
-        updated_at=now,
-        lease_expires_at=None if status.is_terminal else now + _lease_delta(),
-        messages=msgs,
-        started_at=run.started_at or now,
-        results_expire_at=now + _results_ttl(),
-        **values,
+    sets = [
+        "status = %(status)s",
+        "finished_at = GREATEST(%(now)s, started_at)",
+        "started_at = COALESCE(started_at, %(now)s)",
+        "updated_at = %(now)s",
+        "lease_expires_at = NULL",
+        "results_expire_at = %(expire)s",
+        "messages = messages || %(msgs)s::jsonb",
+        "tiers_tried = tiers_tried || %(tiers)s::jsonb",
+    ]
+    params: dict[str, Any] = {
+        "status": status.value,
+        "now": now,
+        "expire": now + _results_ttl(),
+        "msgs": orjson.dumps([message] if message else []).decode(),
+        "tiers": orjson.dumps([tier_entry] if tier_entry else []).decode(),
+        "id": str(run_id),
+        "allowed": [s.value for s in allowed],
+        "owner": owner,
+    }
+    for name, value in values.items():
+        if name not in _FINISH_VALUES:
+            raise ValueError(f"not a finishing column: {name}")
+        if name in _JSON_COLUMNS:
+            sets.append(f"{name} = %({name})s::jsonb")
+            value = None if value is None else orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        else:
+            sets.append(f"{name} = %({name})s")
+        params[name] = value
+    sql = (
+        "UPDATE controlplane_processrun SET " + ", ".join(sets)
+        + " WHERE id = %(id)s AND status = ANY(%(allowed)s)"
+        + " AND (%(owner)s = '' OR lease_owner = %(owner)s)"
+        + " RETURNING " + ", ".join(RESULT_COLUMNS)
     )
-    return updated == 1
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        row = cur.fetchone()
+    return run_from_row(RESULT_COLUMNS, row) if row else None
 
 
-@transaction.atomic
 def run_complete(
     *,
     run_id: uuid.UUID | str,
@@ -210,7 +249,7 @@ def run_complete(
     outputs: dict[str, Any],
     output_links: dict[str, Any] | None = None,
     cost_actual: float | None = None,
-) -> bool:
+) -> ProcessRun | None:
     """Conditional completion: only the lease owner of a running run completes it, once.
 
     A run whose cancellation was requested while it finished still counts as succeeded:
@@ -221,6 +260,7 @@ def run_complete(
         owner,
         RunStatus.SUCCEEDED,
         message=_message(MessageType.INFO, "Succeeded."),
+        tier_entry={"tier": tier, "outcome": "used", "reason": "", "at": timezone.now().isoformat()},
         tier_used=tier,
         outputs=outputs,
         output_links=output_links or {},
@@ -229,7 +269,6 @@ def run_complete(
     )
 
 
-@transaction.atomic
 def run_fail(
     *,
     run_id: uuid.UUID | str,
@@ -237,22 +276,24 @@ def run_fail(
     error: dict[str, Any],
     status: RunStatus = RunStatus.FAILED,
     tier: str = "",
-) -> bool:
+) -> ProcessRun | None:
     """Conditional failure (``failed`` or ``timed_out``) with a typed error document."""
     fields: dict[str, Any] = {"error": error}
+    entry = None
     if tier:
         fields["tier_used"] = tier
+        entry = {"tier": tier, "outcome": "failed", "reason": error.get("message", ""), "at": timezone.now().isoformat()}
     return _finish(
         run_id,
         owner,
         status,
         message=_message(MessageType.ERROR, error.get("message", "Failed.")),
+        tier_entry=entry,
         **fields,
     )
 
 
-@transaction.atomic
-def run_mark_cancelled(*, run_id: uuid.UUID | str, owner: str) -> bool:
+def run_mark_cancelled(*, run_id: uuid.UUID | str, owner: str) -> ProcessRun | None:
     """The executor stopped on a cancellation request: cancelling/running -> cancelled."""
     return _finish(run_id, owner, RunStatus.CANCELLED, message=_message(MessageType.WARNING, "Cancelled."))
 

@@ -78,10 +78,11 @@ def test_claim_is_exclusive_and_counts_attempts(tenant, definition):
 def test_completion_happens_exactly_once(tenant, definition):
     run = svc.run_create(fields=_fields(tenant, definition))
     svc.run_claim(run_id=run.id, owner="w1")
-    assert svc.run_complete(run_id=run.id, owner="w2", tier="inprocess", outputs={"r": 1}) is False
-    assert svc.run_complete(run_id=run.id, owner="w1", tier="inprocess", outputs={"r": 1}) is True
-    assert svc.run_complete(run_id=run.id, owner="w1", tier="inprocess", outputs={"r": 2}) is False
-    assert svc.run_fail(run_id=run.id, owner="w1", error={"code": "x", "message": "late"}) is False
+    assert svc.run_complete(run_id=run.id, owner="w2", tier="inprocess", outputs={"r": 1}) is None
+    done = svc.run_complete(run_id=run.id, owner="w1", tier="inprocess", outputs={"r": 1})
+    assert done is not None and done.status == "succeeded" and done.tier_used == "inprocess"
+    assert svc.run_complete(run_id=run.id, owner="w1", tier="inprocess", outputs={"r": 2}) is None
+    assert svc.run_fail(run_id=run.id, owner="w1", error={"code": "x", "message": "late"}) is None
     run.refresh_from_db()
     assert run.status == "succeeded" and run.outputs == {"r": 1} and run.progress == 100
     assert run.finished_at >= run.started_at and run.tier_used == "inprocess"
@@ -95,7 +96,7 @@ def test_concurrent_completion_races_have_one_winner(tenant, definition, transac
 
     def complete(i: int) -> None:
         barrier.wait()
-        wins.append(svc.run_complete(run_id=run.id, owner="w1", tier="inprocess", outputs={"i": i}))
+        wins.append(svc.run_complete(run_id=run.id, owner="w1", tier="inprocess", outputs={"i": i}) is not None)
         connection.close()
 
     threads = [threading.Thread(target=complete, args=(i,)) for i in range(6)]
@@ -132,7 +133,7 @@ def test_expired_lease_can_be_claimed_directly(tenant, definition):
     svc.run_claim(run_id=run.id, owner="dead")
     ProcessRun.objects.filter(id=run.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert svc.run_claim(run_id=run.id, owner="alive")
-    assert svc.run_complete(run_id=run.id, owner="dead", tier="inprocess", outputs={}) is False
+    assert svc.run_complete(run_id=run.id, owner="dead", tier="inprocess", outputs={}) is None
     run.refresh_from_db()
     assert run.lease_owner == "alive" and run.attempt_count == 2
 
