@@ -25,7 +25,8 @@ def cut(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
     Polygons: faces of the polygon's boundary noded with the cutter lines inside it (a
     cutter that does not cross a polygon from side to side leaves it whole). Lines: split
     where they cross or touch a cutter (portions lying along a cutter are removed). Points
-    are returned unchanged. Pieces keep the source properties plus ``input_id``.
+    are returned unchanged. Pieces keep the source properties plus ``input_id``. Computed
+    planar in the working CRS.
     """
     job, feats = Job.start(ctx, params.features(inputs))
     cutter = job.to_work(params.features(inputs, "cutter"))
@@ -97,7 +98,8 @@ def reshape(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
     the polygon are added, the result is split by the parts of L inside the original
     polygon and the largest piece is kept (so a line drawn inside cuts off the smaller
     side, a line drawn outside adds the area it encloses). Multi-part features are reshaped
-    part by part. Features the line does not touch are unchanged.
+    part by part. Features the line does not touch are unchanged. Computed planar in the
+    working CRS.
     """
     job, feats = Job.start(ctx, params.features(inputs))
     line, srid = params.geometry(inputs, "reshaping_line")
