@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from importlib import import_module
-
-import logging
 
 from executors.base import Executor
 

@@ -43,8 +43,8 @@ from controlplane.services.leases import keeper, worker_identity
 from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_get
 from controlplane.services.validation import InputStats, inputs_validate
 from executors.base import (
-    CapacityRejected,
     Cancelled,
+    CapacityRejected,
     DeadlineExceeded,
     ExecutionContext,
     ExecutorError,
@@ -363,7 +363,7 @@ def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, Proc
                 )
                 keeper_cancel = getattr(executor, "cancel_callback", None)
                 if keeper_cancel is not None:
-                    keeper.on_cancel(run_id, lambda ctx=ctx: keeper_cancel(ctx))
+                    keeper.on_cancel(run_id, lambda ctx=ctx, cb=keeper_cancel: cb(ctx))
                 try:
                     outputs = executor.execute(handler, plan.inputs, ctx)
                 except (TierUnavailable, CapacityRejected) as exc:
