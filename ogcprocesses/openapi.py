@@ -504,14 +504,14 @@ def openapi_document(specs: Sequence[ProcessSpec], urls: translate.Urls, *, titl
         paths.setdefault(op.path, {})[op.method] = _operation(op)
     generic = paths["/processes/{processID}/execution"]["post"]
     for spec in specs:
-        op = copy.deepcopy({k: v for k, v in generic.items() if k != "parameters"})
-        op["operationId"] = f"execute_{spec.id}"
-        op["summary"] = f"Execute {spec.title}"
-        op["description"] = spec.description
-        op["tags"] = [spec.id]
-        op["parameters"] = [_ref("parameters", "Prefer")]
-        op["requestBody"]["content"]["application/json"]["schema"] = _execute_body(spec)
-        paths[f"/processes/{spec.id}/execution"] = {"post": op}
+        execute = copy.deepcopy({k: v for k, v in generic.items() if k != "parameters"})
+        execute["operationId"] = f"execute_{spec.id}"
+        execute["summary"] = f"Execute {spec.title}"
+        execute["description"] = spec.description
+        execute["tags"] = [spec.id]
+        execute["parameters"] = [_ref("parameters", "Prefer")]
+        execute["requestBody"]["content"]["application/json"]["schema"] = _execute_body(spec)
+        paths[f"/processes/{spec.id}/execution"] = {"post": execute}
     responses = copy.deepcopy(RESPONSES)
     responses["APIDefinition"] = {
         "description": "This document (and an HTML rendering of it).",

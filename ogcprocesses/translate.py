@@ -367,6 +367,12 @@ def preferred_mode(prefer: str) -> tuple[ExecutionMode | None, bool]:
     return None, False
 
 
+def trace_parent(header: str | None) -> str | None:
+    """A W3C ``traceparent`` worth carrying into the worker; anything else is dropped."""
+    value = (header or "").strip().lower()
+    return value if re.fullmatch(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", value) else None
+
+
 def crs_srid(crs: Any, where: str) -> int:
     """EPSG code of a CRS given as an OGC URI, URN, ``EPSG:n`` or integer."""
     if isinstance(crs, int) and not isinstance(crs, bool) and crs > 0:
@@ -398,7 +404,7 @@ def _qualified(value: Any) -> bool:
 
 
 def _format_of(value: dict[str, Any]) -> tuple[str | None, str | None]:
-    fmt = value.get("format") if isinstance(value.get("format"), dict) else {}
+    fmt: dict[str, Any] = value["format"] if isinstance(value.get("format"), dict) else {}
     media = value.get("mediaType") or fmt.get("mediaType") or value.get("type")
     encoding = value.get("encoding") or fmt.get("encoding")
     return (str(media) if media else None), (str(encoding) if encoding else None)
@@ -580,7 +586,7 @@ def execute_request(
     principal: Principal,
     prefer: str = "",
     request_bytes: int = 0,
-    trace_parent: str | None = None,
+    trace_header: str | None = None,
 ) -> Submission:
     """An OGC execute body (``execute.yaml``) for ``spec`` -> the internal request."""
     if not isinstance(body, dict):
@@ -608,7 +614,7 @@ def execute_request(
             # jsonb does not keep key order: a list keeps the process's output order.
             "ogc_outputs": [[o.name, o.type.value, o.multi, output_media_types(o)[0]] for o in spec.outputs],
         },
-        trace_parent=trace_parent,
+        trace_parent=trace_parent(trace_header),
         request_bytes=request_bytes,
     )
     return Submission(request=request, prefer_async=prefer_async)
@@ -971,13 +977,13 @@ def _multipart(parts: Sequence[_Part]) -> tuple[bytes, str]:
 
 def error_from_result(result: ExecutionResult, urls: Urls | None = None) -> errors.HonuaError:
     """The exception that tells a client why a finished run has no results."""
-    instance = {"instance": urls.job(result.run_id)} if urls else {}
+    instance = urls.job(result.run_id) if urls else ""
     if result.dismissed or result.status is RunStatus.CANCELLED:
-        return errors.ResultNotAvailable(f"job {result.run_id} was dismissed; it has no results", **instance)
+        return errors.ResultNotAvailable(f"job {result.run_id} was dismissed; it has no results", instance=instance)
     error = result.error or {}
     code = str(error.get("code") or "execution-failed")
     cls = _ERRORS.get(code, errors.ExecutionFailed)
-    exc = cls(str(error.get("message") or cls.title), details=list(error.get("details") or []), **instance)
+    exc = cls(str(error.get("message") or cls.title), details=list(error.get("details") or []), instance=instance)
     exc.code = code
     return exc
 

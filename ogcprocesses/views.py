@@ -139,7 +139,7 @@ class ProcessExecuteView(OgcView):
             principal=principal,
             prefer=request.headers.get("Prefer", ""),
             request_bytes=body.size,
-            trace_parent=request.headers.get("traceparent"),
+            trace_header=request.headers.get("traceparent"),
         )
         result = run_submit(submission.request)
         values = result.outputs or {}

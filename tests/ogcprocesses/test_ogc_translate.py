@@ -182,6 +182,12 @@ def test_prefer_header(header, mode, asked):
     assert translate.preferred_mode(header) == (mode, asked)
 
 
+def test_trace_parent_is_kept_only_when_well_formed():
+    good = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    assert translate.trace_parent(good) == good
+    assert translate.trace_parent("x" * 300) is None and translate.trace_parent(None) is None
+
+
 def _translate(spec, body, prefer=""):
     return translate.execute_request(spec, body, principal=PRINCIPAL, prefer=prefer, request_bytes=7)
 
