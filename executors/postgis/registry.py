@@ -1,0 +1,271 @@
+"""The postgis tier's allow-list: handler name -> SQL function in ``honua_gp`` and the
+builder of its bound arguments. A handler that is not listed here is refused.
+
+Statements are composed only from this module's constants; every value from the inputs is
+a bound parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from executors.base import InvalidInput
+from executors.units import LINEAR_UNITS
+
+METHODS = ("auto", "planar", "geodesic")
+CAP_STYLES = ("round", "flat", "square")
+JOIN_STYLES = ("round", "mitre", "bevel")
+
+# How the rows of a function become the ``result`` feature collection.
+GEOMETRY_PER_INPUT = "geometry"  # (ordinal, geom): a new geometry per input (NULL: dissolved)
+VALUE_PER_INPUT = "value"  # (ordinal, value, geom): the input feature plus one property
+
+
+@dataclass(frozen=True)
+class Frame:
+    """The CRS a call computes in (the working SRID)."""
+
+    srid: int
+    geographic: bool
+    metres_per_unit: float  # of a projected CRS; NaN for a geographic one
+
+
+@cache
+def frame_for(srid: int) -> Frame:
+    """The working frame of an EPSG code; InvalidInput when pyproj does not know it."""
+    try:
+        crs = CRS.from_epsg(int(srid))
+    except (CRSError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"unknown spatial reference EPSG:{srid}") from exc
+    if crs.is_geographic:
+        return Frame(int(srid), True, math.nan)
+    if not crs.is_projected:
+        raise InvalidInput(f"EPSG:{srid} is neither geographic nor projected")
+    return Frame(int(srid), False, float(crs.axis_info[0].unit_conversion_factor))
+
+
+@dataclass(frozen=True)
+class SqlFunction:
+    """One allow-listed SQL function: ``function(wkb bytea[], srid integer, *args)``."""
+
+    handler: str
+    function: str
+    arg_types: tuple[str, ...]
+    build: Callable[[Mapping[str, Any], Frame], tuple[Any, ...]]
+    output: str
+    value_property: str | None = None
+    value_type: str | None = None
+    value_default: Any = None
+    features_input: str = "features"
+    dissolve_arg: int | None = None  # index in build()'s tuple of a "dissolve into one" flag
+
+    def statement(self, *, reproject_input: bool, geometry_out: str) -> str:
+        """The SELECT calling the function. ``geometry_out``: "as_is" | "transform" | "none"."""
+        return _statement(self.handler, reproject_input, geometry_out)
+
+
+@cache
+def _statement(handler: str, reproject_input: bool, geometry_out: str) -> str:
+    fn = FUNCTIONS[handler]
+    if reproject_input:
+        # params: input srid, working srid, wkb[]
+        geoms = (
+            "ARRAY(SELECT ST_AsBinary(ST_Transform(ST_GeomFromWKB(u.w, %s::integer), %s::integer))"
+            " FROM unnest(%s::bytea[]) WITH ORDINALITY AS u(w, o) ORDER BY u.o)"
+        )
+    else:
+        geoms = "%s::bytea[]"
+    args = ", ".join([geoms, "%s::integer", *(f"%s::{t}" for t in fn.arg_types)])
+    geometry = {
+        "as_is": "ST_AsBinary(r.geom)",
+        "transform": "ST_AsBinary(ST_Transform(r.geom, %s::integer))",
+        "none": "NULL::bytea",
+    }[geometry_out]
+    if fn.output == VALUE_PER_INPUT:
+        columns = f"r.ordinal, {geometry}, r.{fn.value_property}"
+    else:
+        columns = f"r.ordinal, {geometry}"
+    return f"SELECT {columns} FROM {fn.function}({args}) AS r"
+
+
+# -- argument readers ----------------------------------------------------------------
+
+
+def _value(inputs: Mapping[str, Any], name: str, default: Any) -> Any:
+    value = inputs.get(name)
+    return default if value is None else value
+
+
+def _linear_unit(inputs: Mapping[str, Any], name: str) -> tuple[float, str]:
+    value = inputs.get(name)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = {"value": value, "unit": "meter"}
+    if not isinstance(value, Mapping) or "value" not in value:
+        raise InvalidInput(f"{name}: expected {{'value': <number>, 'unit': <unit>}}")
+    number = _number(value["value"], name)
+    unit = value.get("unit", "meter")
+    if unit not in LINEAR_UNITS:
+        raise InvalidInput(f"{name}: unknown unit {unit!r}; use one of {', '.join(LINEAR_UNITS)}")
+    return number, unit
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInput(f"{name}: expected a number")
+    if not math.isfinite(value):
+        raise InvalidInput(f"{name}: must be finite")
+    return float(value)
+
+
+def _integer(inputs: Mapping[str, Any], name: str, default: Any, minimum: int, maximum: int) -> int:
+    value = _number(_value(inputs, name, default), name)
+    if value != int(value) or not minimum <= value <= maximum:
+        raise InvalidInput(f"{name}: expected an integer from {minimum} to {maximum}")
+    return int(value)
+
+
+def _choice(inputs: Mapping[str, Any], name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _value(inputs, name, default)
+    if value not in choices:
+        raise InvalidInput(f"{name}: expected one of {', '.join(choices)}; got {value!r}")
+    return str(value)
+
+
+def _boolean(inputs: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = _value(inputs, name, default)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name}: expected a boolean")
+    return value
+
+
+def distance_in_frame(
+    value: float, unit: str, method: str, frame: Frame, name: str
+) -> tuple[float, str]:
+    """A distance as the SQL functions take it, with their ``p_method``: ground metres
+    (geographic data, or ``geodesic``) or the CRS's own unit ("degree": planar degrees)."""
+    if unit == "degree":
+        if not frame.geographic:
+            raise InvalidInput(
+                f"{name}: a distance in degrees needs geographic data; EPSG:{frame.srid} is projected"
+            )
+        return value, "planar"
+    metres = value * LINEAR_UNITS[unit]
+    if frame.geographic:
+        return metres, "auto"
+    if method == "geodesic":
+        return metres, "geodesic"
+    return metres / frame.metres_per_unit, "planar"
+
+
+def _bbox_in(value: Any, frame: Frame, name: str) -> list[float]:
+    """A bbox input as [xmin, ymin, xmax, ymax] in the working CRS (bounds of the
+    reprojected box when it comes in another CRS)."""
+    if not isinstance(value, Mapping) or not isinstance(value.get("bbox"), list | tuple):
+        raise InvalidInput(f"{name}: expected {{'bbox': [minx, miny, maxx, maxy], 'srid': ...}}")
+    box = [_number(v, name) for v in value["bbox"]]
+    if len(box) == 6:
+        box = [box[0], box[1], box[3], box[4]]
+    if len(box) != 4:
+        raise InvalidInput(f"{name}: a bbox has 4 numbers")
+    srid = value.get("srid", 4326)
+    if srid != frame.srid:
+        frame_for(srid)
+        tr = Transformer.from_crs(CRS.from_epsg(srid), CRS.from_epsg(frame.srid), always_xy=True)
+        box = list(tr.transform_bounds(box[0], box[1], box[2], box[3], densify_pts=21))
+    if not (box[0] < box[2] and box[1] < box[3]) or not all(map(math.isfinite, box)):
+        raise InvalidInput(f"{name}: bbox minimum must be below maximum")
+    return box
+
+
+# -- argument builders (after wkb[] and srid) ----------------------------------------
+
+
+def _buffer_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    value, unit = _linear_unit(inputs, "distance")
+    method = _choice(inputs, "method", METHODS, "auto")
+    distance, sql_method = distance_in_frame(value, unit, method, frame, "distance")
+    return (
+        distance,
+        _integer(inputs, "quad_segs", 8, 1, 1000),
+        _choice(inputs, "cap_style", CAP_STYLES, "round"),
+        _choice(inputs, "join_style", JOIN_STYLES, "round"),
+        _number(_value(inputs, "mitre_limit", 5.0), "mitre_limit"),
+        _boolean(inputs, "dissolve", False),
+        sql_method,
+    )
+
+
+def _voronoi_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    extent = inputs.get("extent")
+    if extent is not None:
+        return (_bbox_in(extent, frame, "extent"), None, None, 0.0)
+    # As the in-process tier: the seeds' bounding box grown by 10 % on each side.
+    return (None, None, 0.1, 0.0)
+
+
+def _dbscan_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    value, unit = _linear_unit(inputs, "eps")
+    if value < 0:
+        raise InvalidInput("eps: must not be negative")
+    method = _choice(inputs, "method", METHODS, "auto")
+    eps, sql_method = distance_in_frame(value, unit, method, frame, "eps")
+    return (eps, _integer(inputs, "min_points", 5, 1, 1_000_000), sql_method)
+
+
+FUNCTIONS: dict[str, SqlFunction] = {
+    f.handler: f
+    for f in (
+        SqlFunction(
+            handler="buffer",
+            function="honua_gp.buffer",
+            arg_types=(
+                "double precision",
+                "integer",
+                "text",
+                "text",
+                "double precision",
+                "boolean",
+                "text",
+            ),
+            build=_buffer_args,
+            output=GEOMETRY_PER_INPUT,
+            dissolve_arg=5,
+        ),
+        SqlFunction(
+            handler="voronoi",
+            function="honua_gp.voronoi",
+            arg_types=(
+                "double precision[]",
+                "double precision",
+                "double precision",
+                "double precision",
+            ),
+            build=_voronoi_args,
+            output=GEOMETRY_PER_INPUT,
+        ),
+        SqlFunction(
+            handler="dbscan",
+            function="honua_gp.dbscan",
+            arg_types=("double precision", "integer", "text"),
+            build=_dbscan_args,
+            output=VALUE_PER_INPUT,
+            value_property="cluster_id",
+            value_type="integer",
+            value_default=-1,  # noise, as Esri's density-based clustering
+        ),
+    )
+}
+
+
+def function_for(handler: str) -> SqlFunction | None:
+    """The allow-listed function of a handler, or None."""
+    return FUNCTIONS.get(handler)
