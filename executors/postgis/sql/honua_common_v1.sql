@@ -1,9 +1,9 @@
 -- honua_gp shared helpers, version 1.
 --
 -- Installed by executors/migrations/0002_honua_common_v1.py with search_path pinned to
--- pg_catalog, the PostGIS schema and pg_temp. The helpers are plain SQL expressions
--- without SET clauses so the planner can inline them into the public functions, whose
--- own pinned search_path then resolves the PostGIS names.
+-- pg_catalog, the PostGIS schema and pg_temp. The helpers carry no SET clause (so the
+-- planner may inline them where their arguments are cheap); called from the public
+-- functions they resolve the PostGIS names through those functions' pinned search_path.
 
 -- Whether an SRID is a geographic (lon/lat) system; raises 22023 for an SRID that
 -- spatial_ref_sys does not know. 0 (unknown) counts as planar.
