@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from executors.base import ExecutionContext
+from executors.inprocess import clustering
 from executors.inprocess.echo import echo
 from executors.inprocess.operations import (
     construct,
@@ -63,6 +64,7 @@ HANDLERS: dict[str, Operation] = {
         "voronoi": triangulation.voronoi,
         "delaunay": triangulation.delaunay,
         "project": reproject.project,
+        "dbscan": clustering.dbscan,
     }.items()
 }
 HANDLERS["echo"] = echo

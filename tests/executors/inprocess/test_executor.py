@@ -34,12 +34,12 @@ def test_tier_flags_and_supported_handlers():
     assert InProcessExecutor.tier == "inprocess" and not InProcessExecutor.needs_database
     assert OPERATIONS <= set(HANDLERS)
     assert all(EXECUTOR.supports(name) for name in OPERATIONS)
-    assert EXECUTOR.supports("echo") and not EXECUTOR.supports("dbscan")
+    assert EXECUTOR.supports("echo") and EXECUTOR.supports("dbscan") and not EXECUTOR.supports("kriging")
 
 
 def test_unknown_handler_is_tier_unavailable():
     with pytest.raises(TierUnavailable):
-        EXECUTOR.execute("dbscan", {}, context())
+        EXECUTOR.execute("kriging", {}, context())
 
 
 def test_invalid_geometry_input_is_invalid_input_naming_the_feature():
