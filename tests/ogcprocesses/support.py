@@ -34,7 +34,7 @@ class EchoOnlyExecutor(Executor):
         return echo(inputs, ctx)
 
 
-def _schema_for(path: str) -> str | None:
+def schema_for(path: str) -> str | None:
     """The schema of a GET answer by path (results are raw or a document: the caller says)."""
     path = path.split("?")[0].strip("/")
     if path == "":
@@ -60,7 +60,7 @@ class OgcClient:
 
     def get(self, path: str, schema: str | None = None, accept: str = "application/json") -> Any:
         response = self.client.get(API + path.lstrip("/"), headers={"Accept": accept})
-        return check(response, schema or _schema_for(path))
+        return check(response, schema or schema_for(path))
 
     def delete(self, path: str) -> Any:
         return check(self.client.delete(API + path.lstrip("/")), "statusInfo.yaml")

@@ -9,7 +9,7 @@ from django.urls import get_resolver
 
 from ogcprocesses import translate
 from ogcprocesses.openapi import OPERATIONS
-from tests.ogcprocesses.support import API, EXC, body, check, links_header
+from tests.ogcprocesses.support import API, EXC, body, check, links_header, schema_for
 from tests.ogcschema import assert_valid
 from tests.ogcschema import errors as schema_errors
 
@@ -39,6 +39,9 @@ def test_every_landing_link_answers(api, client):
         response = client.get(link["href"], headers={"Accept": link["type"]})
         assert response.status_code == 200, link
         assert response["Content-Type"].split(";")[0] == link["type"].split(";")[0], link
+        path = link["href"].removeprefix("http://testserver" + API)
+        if response["Content-Type"] == "application/json":
+            check(response, schema_for(path))
 
 
 def test_conformance_lists_the_implemented_classes(api):
@@ -176,9 +179,9 @@ def test_html_pages(client, path, marker):
 
 
 def test_format_negotiation(api, client):
-    assert client.get(API, headers={"Accept": "application/xml"})["Content-Type"] == "application/json"
-    assert client.get(API + "?f=json", headers={"Accept": "text/html"})["Content-Type"] == "application/json"
-    assert client.get(API)["Content-Type"] == "application/json"  # */* -> JSON
+    for headers, query in (({"Accept": "application/xml"}, ""), ({"Accept": "text/html"}, "?f=json"), ({}, "")):
+        response = check(client.get(API + query, headers=headers), "landingPage.yaml")  # */* -> JSON
+        assert response["Content-Type"] == "application/json"
     response = api.get("?f=xml")
     assert response.status_code == 400 and body(response)["type"] == EXC + "invalid-parameter-value"
 
