@@ -138,6 +138,9 @@ HONUA = {
     "INLINE_OUTPUT_MAX_BYTES": env.int("HONUA_INLINE_OUTPUT_MAX_BYTES", default=16 * 1024 * 1024),
     "ARTIFACT_LINK_SECONDS": env.int("HONUA_ARTIFACT_LINK_SECONDS", default=3600),
     "POSTGIS_ROLE": env.str("HONUA_POSTGIS_ROLE", default="honua_gp_exec"),
+    # Inline inputs on the postgis tier: "pinned" (only when a tenant override pins the
+    # tier order), "always", or "never" (see DESIGN data locality).
+    "POSTGIS_INLINE": env.str("HONUA_POSTGIS_INLINE", default="pinned"),
     "POSTGIS_STATEMENT_TIMEOUT_MS": env.int("HONUA_POSTGIS_STATEMENT_TIMEOUT_MS", default=30000),
     "CALLBACK_ATTEMPTS": env.int("HONUA_CALLBACK_ATTEMPTS", default=3),
     "CALLBACK_TIMEOUT_SECONDS": env.float("HONUA_CALLBACK_TIMEOUT_SECONDS", default=10.0),

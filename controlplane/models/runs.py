@@ -9,8 +9,6 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from controlplane.models.fields import FastJSONField
-
 from controlplane.contracts import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -20,6 +18,7 @@ from controlplane.contracts import (
     Surface,
     Tier,
 )
+from controlplane.models.fields import FastJSONField
 
 _TERMINAL = [s.value for s in TERMINAL_STATUSES]
 _LEASED = [RunStatus.RUNNING.value, RunStatus.CANCELLING.value]

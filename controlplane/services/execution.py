@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.db import close_old_connections, transaction
+from django.utils import timezone
 
 from controlplane.contracts import (
     ExecutionMode,
@@ -128,6 +129,41 @@ def schedule_mode(*, resolved: ResolvedProcess, requested: ExecutionMode | None)
     return resolved.spec.default_mode
 
 
+def schedule_tiers(*, resolved: ResolvedProcess) -> tuple[list[str], list[dict[str, str]]]:
+    """The tier order for this request, minus tiers that cannot serve it, with reasons.
+
+    Data locality: a tier that works inside the database (``needs_database``) serves a run
+    when its data is in this database. Inputs given inline are not, so such a tier is left
+    out unless the tenant's policy pins the order (an operator's explicit choice to ship the
+    inline data to the database), or HONUA_POSTGIS_INLINE=always.
+    """
+    inline_policy = settings.HONUA.get("POSTGIS_INLINE", "pinned")
+    keep: list[str] = []
+    skipped: list[dict[str, str]] = []
+    now = timezone.now().isoformat()
+    for tier in resolved.tier_order:
+        executor = get_executor(tier.value)
+        if executor is not None and executor.needs_database:
+            ships = inline_policy == "always" or (inline_policy == "pinned" and resolved.tiers_pinned)
+            if not ships:
+                skipped.append(
+                    {
+                        "tier": tier.value,
+                        "outcome": "skipped",
+                        "reason": "the inputs are inline, not in this database (data locality)",
+                        "at": now,
+                    }
+                )
+                continue
+        keep.append(tier.value)
+    if not keep:
+        raise NoTierAvailable(
+            f"no execution tier can run {resolved.spec.id!r} for this request: "
+            + "; ".join(f"{s['tier']}: {s['reason']}" for s in skipped)
+        )
+    return keep, skipped
+
+
 def estimate_cost(*, resolved: ResolvedProcess, stats: InputStats) -> float:
     per_thousand = float(resolved.definition.spec.get("hints", {}).get("estimated_cost_units", 1.0))
     return round(max(1.0, stats.features / 1000.0) * per_thousand, 3)
@@ -152,6 +188,7 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
             + ", ".join(o.name for o in resolved.spec.outputs)
         )
     defn = resolved.definition
+    tier_order, tiers_skipped = schedule_tiers(resolved=resolved)
     stored_request = {
         "response": request.response,
         "outputs": {k: vars(v) for k, v in request.outputs.items()},
@@ -172,7 +209,8 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         "policy_version": resolved.policy_version,
         "mode": mode.value,
         "resource_class": resolved.resource_class.value,
-        "tier_order": [t.value for t in resolved.tier_order],
+        "tier_order": tier_order,
+        "tiers_tried": tiers_skipped,
         "inputs": inputs,
         "input_hash": request.input_hash(),
         "input_bytes": request.request_bytes,

@@ -44,7 +44,7 @@ def event_for_status(status: RunStatus) -> str | None:
 
 def run_notify(*, run_id: str, event: str) -> list[dict[str, Any]]:
     """Deliver one event of a run to its subscriber URI (if any); returns the attempts."""
-    from controlplane.selectors import run_outputs, run_get
+    from controlplane.selectors import run_get, run_outputs
 
     row = ProcessRun.objects.filter(id=run_id).select_related("tenant").only(
         "id", "subscriber", "surface", "tenant__slug"

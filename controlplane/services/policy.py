@@ -67,6 +67,7 @@ class ResolvedProcess:
     definition: ProcessDefinition
     spec: ProcessSpec
     tier_order: tuple[Tier, ...]
+    tiers_pinned: bool  # the tenant's override fixes the order: honour it as given
     resource_class: ResourceClass
     preferred_mode: ExecutionMode | None
     cost_cap: float | None
@@ -99,6 +100,7 @@ def _resolve(tenant: Tenant, defn: ProcessDefinition) -> ResolvedProcess | None:
         definition=defn,
         spec=spec,
         tier_order=tiers,
+        tiers_pinned=bool(override and override.tier_order),
         resource_class=ResourceClass(
             override.resource_class if override and override.resource_class else defn.resource_class
         ),
