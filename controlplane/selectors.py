@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -20,7 +19,7 @@ from controlplane.contracts import (
 )
 from controlplane.exceptions import NoSuchJob, NoSuchOutput, ResultNotAvailable, ResultNotReady
 from controlplane.models import Artifact, ProcessRun
-from controlplane.services.artifacts import artifact_open
+from controlplane.services.artifacts import artifact_open, output_decode
 from controlplane.services.execution import _result_from_run
 from controlplane.services.policy import process_resolve, processes_resolve, tenant_get
 
@@ -43,7 +42,7 @@ def _runs(principal: Principal) -> QuerySet[ProcessRun]:
     return ProcessRun.objects.filter(tenant_id=tenant_get(principal.tenant).pk)
 
 
-def _parse_id(run_id: str | uuid.UUID) -> uuid.UUID:
+def run_id_parse(run_id: str | uuid.UUID) -> uuid.UUID:
     try:
         return run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))
     except ValueError:
@@ -52,7 +51,7 @@ def _parse_id(run_id: str | uuid.UUID) -> uuid.UUID:
 
 def run_get(*, principal: Principal, run_id: str | uuid.UUID, with_outputs: bool = False) -> ExecutionResult:
     """One run of the caller's tenant, as adapters see it."""
-    query = _runs(principal).filter(id=_parse_id(run_id)).defer("inputs")
+    query = _runs(principal).filter(id=run_id_parse(run_id)).defer("inputs")
     if not with_outputs:
         query = query.defer("outputs")
     run = query.first()
@@ -64,18 +63,12 @@ def run_get(*, principal: Principal, run_id: str | uuid.UUID, with_outputs: bool
     return result
 
 
-def run_tenant_id(*, principal: Principal, run_id: str | uuid.UUID) -> int:
-    """The tenant id of a visible run (for writes); NoSuchJob otherwise."""
-    tenant_id = tenant_get(principal.tenant).pk
-    if not ProcessRun.objects.filter(id=_parse_id(run_id), tenant_id=tenant_id).exists():
-        raise NoSuchJob(f"no job {run_id}")
-    return tenant_id
-
-
 def run_outputs(*, principal: Principal, run_id: str | uuid.UUID) -> tuple[ExecutionResult, dict[str, Any]]:
     """A finished run and its outputs by name (spilled artifacts read back when transmitted
     by value; by-reference outputs stay links). ResultNotReady while it runs."""
     result = run_get(principal=principal, run_id=run_id, with_outputs=True)
+    if result.dismissed:
+        raise ResultNotAvailable(f"job {result.run_id} was dismissed; its results were removed")
     if not result.is_finished:
         raise ResultNotReady(f"job {result.run_id} is {result.status.value}; results are not ready")
     if result.status is not RunStatus.SUCCEEDED:
@@ -85,20 +78,21 @@ def run_outputs(*, principal: Principal, run_id: str | uuid.UUID) -> tuple[Execu
     values = dict(result.outputs)
     for name, link in result.output_links.items():
         if link.get("transmission", "value") == "value":
-            values[name] = artifact_value(principal=principal, artifact_id=link["artifact"])
+            values[name] = artifact_value(principal=principal, link=link)
     return result, values
 
 
 def run_inputs(*, principal: Principal, run_id: str | uuid.UUID) -> dict[str, Any]:
-    row = _runs(principal).filter(id=_parse_id(run_id)).values_list("inputs", flat=True).first()
+    row = _runs(principal).filter(id=run_id_parse(run_id)).values_list("inputs", flat=True).first()
     if row is None:
         raise NoSuchJob(f"no job {run_id}")
     return row
 
 
-def artifact_value(*, principal: Principal, artifact_id: str) -> Any:
-    art = artifact_get(principal=principal, artifact_id=artifact_id)
-    return orjson.loads(artifact_open(art).read_bytes())
+def artifact_value(*, principal: Principal, link: dict[str, Any]) -> Any:
+    """The value of an output stored as an artifact (see ``output_encode``)."""
+    art = artifact_get(principal=principal, artifact_id=link["artifact"])
+    return output_decode(artifact_open(art).read_bytes(), link)
 
 
 def artifact_get(*, principal: Principal | None, artifact_id: str) -> Artifact:
@@ -125,6 +119,9 @@ class RunFilter:
     created_before: datetime | None = None
     min_duration: float | None = None
     max_duration: float | None = None
+    # None: no constraint. False: leave out dismissed runs (dismissed_at set, or cancelled).
+    # True: dismissed runs are wanted too: (statuses, not dismissed) OR dismissed; with no
+    # statuses, only dismissed runs.
     dismissed: bool | None = None
 
 
@@ -142,16 +139,20 @@ def runs_for_tenant(
     query = _runs(principal)
     if filters.process_ids:
         query = query.filter(process_id__in=filters.process_ids)
-    if filters.statuses:
-        query = query.filter(status__in=[s.value for s in filters.statuses])
+    gone = Q(dismissed_at__isnull=False) | Q(status=RunStatus.CANCELLED.value)
+    wanted = Q(status__in=[s.value for s in filters.statuses]) if filters.statuses else Q()
+    if filters.dismissed is None:
+        query = query.filter(wanted)
+    elif filters.dismissed:
+        query = query.filter((wanted & ~gone) | gone) if filters.statuses else query.filter(gone)
+    else:
+        query = query.filter(wanted & ~gone)
     if filters.surfaces:
         query = query.filter(surface__in=[s.value for s in filters.surfaces])
     if filters.created_after:
         query = query.filter(created_at__gte=filters.created_after)
     if filters.created_before:
         query = query.filter(created_at__lte=filters.created_before)
-    if filters.dismissed is not None:
-        query = query.filter(dismissed_at__isnull=not filters.dismissed)
     if filters.min_duration is not None or filters.max_duration is not None:
         from django.db.models import DurationField, ExpressionWrapper, F
         from django.db.models.functions import Coalesce, Now

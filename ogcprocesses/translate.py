@@ -710,25 +710,15 @@ _INTERNAL = {
 }
 
 
-def _status_filter(wanted: list[str]) -> tuple[tuple[RunStatus, ...], bool | None]:
-    """OGC statuses -> (internal statuses, dismissed flag) for ``RunFilter``.
-
-    "dismissed" is ``dismissed_at`` set (any status) or ``cancelled``; RunFilter ANDs its
-    fields, so only some mixes are exact (see the inline notes).
-    """
+def _status_filter(wanted: list[str]) -> tuple[tuple[RunStatus, ...], bool]:
+    """OGC statuses -> (internal statuses, whether dismissed runs are wanted) for ``RunFilter``
+    ("dismissed" is ``dismissed_at`` set, whatever the status, or ``cancelled``)."""
     for s in wanted:
         if s not in OGC_STATUSES:
             raise errors.InvalidParameterValue(f"unknown status {s!r}; use " + ", ".join(OGC_STATUSES))
     chosen = set(wanted) or {"running", "successful", "failed", "dismissed"}
-    others = [s for s in OGC_STATUSES if s in chosen and s != "dismissed"]
-    internal = tuple(st for s in others for st in _INTERNAL[s])
-    if "dismissed" not in chosen:
-        return internal, False
-    if not others:
-        return (), True  # misses runs cancelled without a dismiss (GPServer cancelJob)
-    # Exact when running, successful and failed are all chosen (a dismissed run can only be
-    # cancelled or in one of those); otherwise finished-then-dismissed runs are missed.
-    return (*internal, RunStatus.CANCELLED), None
+    internal = tuple(st for s in OGC_STATUSES if s in chosen and s != "dismissed" for st in _INTERNAL[s])
+    return internal, "dismissed" in chosen
 
 
 def _parse_instant(text: str, *, end: bool) -> datetime:

@@ -17,13 +17,12 @@ from controlplane.selectors import (
     processes_for_principal,
     run_get,
     run_outputs,
-    run_tenant_id,
     runs_for_tenant,
 )
 from controlplane.services.artifacts import artifact_link
 from controlplane.services.execution import run_submit
+from controlplane.services.jobs import job_dismiss
 from controlplane.services.policy import principal_from_http
-from controlplane.services.runs import run_dismiss
 from ogcprocesses import openapi, translate
 from ogcprocesses.errors import ogc_exception_handler
 from ogcprocesses.negotiation import OgcContentNegotiation
@@ -171,10 +170,7 @@ class JobStatusView(OgcView):
         return Response(translate.status_info(result, self.urls))
 
     def delete(self, request: Request, job_id: str) -> HttpResponseBase:
-        principal = self.principal
-        tenant_id = run_tenant_id(principal=principal, run_id=job_id)
-        run_dismiss(run_id=job_id, tenant_id=tenant_id, actor=principal.username)
-        result = run_get(principal=principal, run_id=job_id)
+        result = job_dismiss(principal=self.principal, run_id=job_id)
         return Response(translate.status_info(result, self.urls))
 
 

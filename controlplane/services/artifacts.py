@@ -6,6 +6,7 @@ expiring URL that Honua checks (``/artifacts/<id>?expires=..&sig=..``).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import time
@@ -14,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core import signing
 from django.utils import timezone
@@ -46,6 +48,36 @@ def artifact_create(
         sha256=hashlib.sha256(data).hexdigest(),
         expires_at=timezone.now() + timedelta(hours=settings.HONUA["RESULT_TTL_HOURS"]),
     )
+
+
+def output_encode(value: Any, param_type: str) -> tuple[bytes, str, str]:
+    """An output value as stored bytes: (data, media type, format). Files keep their own
+    bytes and media type, strings are text, everything else is (Geo)JSON."""
+    if param_type in ("file", "raster") and isinstance(value, dict) and "value" in value:
+        raw = value["value"]
+        if value.get("encoding", "base64") == "base64" and isinstance(raw, str):
+            data = base64.b64decode(raw)
+        else:
+            data = raw.encode() if isinstance(raw, str) else orjson.dumps(raw)
+        return data, str(value.get("media_type") or "application/octet-stream"), "bytes"
+    if param_type == "string" and isinstance(value, str):
+        return value.encode(), "text/plain; charset=utf-8", "text"
+    media = "application/geo+json" if param_type in ("feature_collection", "geometry") else "application/json"
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY), media, "json"
+
+
+def output_decode(data: bytes, link: dict[str, Any]) -> Any:
+    """The inverse of ``output_encode`` for a stored output link."""
+    fmt = link.get("format", "json")
+    if fmt == "bytes":
+        return {
+            "value": base64.b64encode(data).decode(),
+            "media_type": link.get("media_type", "application/octet-stream"),
+            "encoding": "base64",
+        }
+    if fmt == "text":
+        return data.decode()
+    return orjson.loads(data)
 
 
 def artifact_store_delete(*, store: str, key: str) -> None:

@@ -17,7 +17,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
@@ -27,7 +26,6 @@ from controlplane.contracts import (
     ExecutionRequest,
     ExecutionResult,
     MessageType,
-    ParamType,
     RunStatus,
     Tier,
 )
@@ -39,7 +37,7 @@ from controlplane.exceptions import (
 )
 from controlplane.models import ProcessRun
 from controlplane.services import runs as run_services
-from controlplane.services.artifacts import artifact_create
+from controlplane.services.artifacts import artifact_create, output_encode
 from controlplane.services.leases import keeper, worker_identity
 from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_get
 from controlplane.services.validation import InputStats, inputs_validate
@@ -342,10 +340,8 @@ def _store_outputs(plan: RunPlan, outputs: dict[str, Any]) -> tuple[dict[str, An
     links: dict[str, Any] = {}
     for name, value in outputs.items():
         wanted = (plan.output_requests.get(name) or {}).get("transmission", "value")
-        data = orjson.dumps(value)
+        data, media, fmt = output_encode(value, plan.output_types.get(name, "object"))
         if wanted == "reference" or len(data) > spill:
-            is_geo = plan.output_types.get(name) in (ParamType.FEATURE_COLLECTION, ParamType.GEOMETRY)
-            media = "application/geo+json" if is_geo else "application/json"
             art = artifact_create(
                 tenant_id=plan.tenant_id, run_id=plan.run_id, name=name, data=data, media_type=media
             )
@@ -354,6 +350,7 @@ def _store_outputs(plan: RunPlan, outputs: dict[str, Any]) -> tuple[dict[str, An
                 "media_type": media,
                 "size": art.size,
                 "transmission": wanted,
+                "format": fmt,
             }
         else:
             inline[name] = value
@@ -474,7 +471,7 @@ def _result_from_run(run: ProcessRun, live_outputs: dict[str, Any] | None = None
         finished=iso(run.finished_at),
         updated=iso(run.updated_at) or iso(run.created_at) or "",
         outputs=outputs,
-        output_links=dict(get("output_links") or {}) if live_outputs is None else {},
+        output_links=dict(get("output_links") or {}),
         error=get("error"),
         request=dict(get("request") or {}),
         tier_used=Tier(run.tier_used) if get("tier_used") else None,

@@ -45,7 +45,7 @@ def test_success_payload_links_outputs_sent_by_reference(api):
     run_execute(job)
     result, values = run_outputs(principal=DEMO, run_id=job)
     doc = assert_valid("results.yaml", build_payload(result, values, "success"))
-    assert "/artifacts/" in doc["string_input"]["href"] and doc["string_input"]["type"] == "application/json"
+    assert "/artifacts/" in doc["string_input"]["href"] and doc["string_input"]["type"] == "text/plain; charset=utf-8"
 
 
 def test_failed_payload_is_an_exception_document(api, settings):

@@ -76,7 +76,7 @@ def test_async_reference_results_link_to_artifacts(api, client):
     response = api.get(f"jobs/{job}/results", schema=RAW)
     assert response.status_code == 204
     href = response["Link"].split(">")[0].lstrip("<")
-    assert b"".join(client.get(href).streaming_content) == b'"teststring"'
+    assert b"".join(client.get(href).streaming_content) == b"teststring"
 
 
 def test_results_are_not_ready_while_the_job_waits_or_runs(api, worker):

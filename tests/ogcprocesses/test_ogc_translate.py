@@ -335,10 +335,11 @@ def test_results_link_type_follows_the_request():
     ("query", "expected"),
     [
         ({}, ((RunStatus.RUNNING, RunStatus.CANCELLING, RunStatus.SUCCEEDED, RunStatus.FAILED,
-               RunStatus.TIMED_OUT, RunStatus.CANCELLED), None)),
+               RunStatus.TIMED_OUT), True)),
         ({"status": "accepted"}, ((RunStatus.QUEUED, RunStatus.WAITING), False)),
         ({"status": "successful,failed"}, ((RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT), False)),
         ({"status": "dismissed"}, ((), True)),
+        ({"status": "dismissed,successful"}, ((RunStatus.SUCCEEDED,), True)),
     ],
 )
 def test_job_status_filters(query, expected):
