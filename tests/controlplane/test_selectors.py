@@ -16,7 +16,7 @@ def _run(tenant: Tenant, status: str, *, dismissed: bool = False) -> str:
     defn = ProcessDefinition.objects.get(process_id="echo", is_current=True)
     now = timezone.now()
     terminal = status in ("succeeded", "failed", "cancelled")
-    run = ProcessRun.objects.create(
+    ProcessRun.objects.create(
         tenant=tenant, principal="t", surface="ogc", process_id="echo", process_version="1",
         definition=defn, definition_revision=defn.revision, mode="async", status=status,
         resource_class="cpu_burst", inputs={}, input_hash="0" * 64,
