@@ -4,16 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from django.template.loader import render_to_string
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 from ogcprocesses.translate import OPENAPI_MEDIA_TYPE
 
 
+def _default(value: Any) -> Any:
+    return str(value)  # lazy strings and other text-like values
+
+
 class OgcJSONRenderer(JSONRenderer):
+    """JSON with orjson: results may hold millions of coordinates."""
+
     media_type = "application/json"
     format = "json"
     charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        if data is None:
+            return b""
+        indent = self.get_indent(accepted_media_type or "", renderer_context or {})
+        option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+        if indent:
+            option |= orjson.OPT_INDENT_2
+        return orjson.dumps(data, default=_default, option=option)
 
 
 class OgcHTMLRenderer(BaseRenderer):
@@ -35,7 +51,7 @@ class OgcHTMLRenderer(BaseRenderer):
         ).encode("utf-8")
 
 
-class OpenAPIRenderer(JSONRenderer):
+class OpenAPIRenderer(OgcJSONRenderer):
     """``application/vnd.oai.openapi+json;version=3.0`` (the parameter is set on the response
     because DRF negotiation would not match a parameterised type against ``*/*``)."""
 

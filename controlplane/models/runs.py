@@ -20,7 +20,7 @@ from controlplane.contracts import (
 )
 from controlplane.models.fields import FastJSONField
 
-_TERMINAL = [s.value for s in TERMINAL_STATUSES]
+_TERMINAL = sorted(s.value for s in TERMINAL_STATUSES)  # sorted: stable migrations
 _LEASED = [RunStatus.RUNNING.value, RunStatus.CANCELLING.value]
 
 
@@ -47,8 +47,8 @@ class ProcessRun(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=RunStatus.QUEUED.value)
     resource_class = models.CharField(max_length=20, choices=[(r.value, r.value) for r in ResourceClass])
 
-    tier_order = models.JSONField(default=list)
-    tiers_tried = models.JSONField(default=list, help_text="[{tier, outcome, reason, at}]")
+    tier_order = FastJSONField(default=list)
+    tiers_tried = FastJSONField(default=list, help_text="[{tier, outcome, reason, at}]")
     tier_used = models.CharField(max_length=12, blank=True, choices=[(t.value, t.value) for t in Tier])
 
     inputs = FastJSONField()
@@ -56,14 +56,14 @@ class ProcessRun(models.Model):
     input_bytes = models.PositiveBigIntegerField(default=0)
     feature_count = models.PositiveIntegerField(default=0)
     vertex_count = models.PositiveBigIntegerField(default=0)
-    request = models.JSONField(default=dict, help_text="Output requests, response form, SRs, options.")
-    subscriber = models.JSONField(null=True, blank=True)
-    callbacks = models.JSONField(default=list, blank=True, help_text="Deliveries to subscriber URIs.")
+    request = FastJSONField(default=dict, help_text="Output requests, response form, SRs, options.")
+    subscriber = FastJSONField(null=True, blank=True)
+    callbacks = FastJSONField(default=list, blank=True, help_text="Deliveries to subscriber URIs.")
     trace_parent = models.CharField(max_length=64, blank=True)
 
     progress = models.PositiveSmallIntegerField(default=0)
     progress_message = models.CharField(max_length=500, blank=True)
-    messages = models.JSONField(default=list, help_text="[{type, text, time}]")
+    messages = FastJSONField(default=list, help_text="[{type, text, time}]")
 
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -83,8 +83,8 @@ class ProcessRun(models.Model):
     cost_actual = models.FloatField(null=True, blank=True)
 
     outputs = FastJSONField(null=True, blank=True, help_text="Inline outputs by name.")
-    output_links = models.JSONField(default=dict, blank=True, help_text="Outputs stored as artifacts.")
-    error = models.JSONField(null=True, blank=True, help_text="{code, message, details}")
+    output_links = FastJSONField(default=dict, blank=True, help_text="Outputs stored as artifacts.")
+    error = FastJSONField(null=True, blank=True, help_text="{code, message, details}")
 
     class Meta:
         ordering = ["-created_at"]
@@ -98,7 +98,7 @@ class ProcessRun(models.Model):
             models.Index(
                 fields=["resource_class", "tenant"],
                 name="run_active_class_idx",
-                condition=Q(status__in=[s.value for s in ACTIVE_STATUSES]),
+                condition=Q(status__in=sorted(s.value for s in ACTIVE_STATUSES)),
             ),
             models.Index(fields=["input_hash"], name="run_input_hash_idx"),
             models.Index(

@@ -88,6 +88,7 @@ class RunPlan:
     trace_parent: str | None = None
     feature_count: int = 0
     subscriber: dict[str, str] | None = None
+    inline: bool = False  # executed for a waiting client (its ending need not be durable)
 
 
 # --- admission and scheduling -------------------------------------------------------------
@@ -160,6 +161,16 @@ def schedule_tiers(*, resolved: ResolvedProcess) -> tuple[list[str], list[dict[s
             + "; ".join(f"{s['tier']}: {s['reason']}" for s in skipped)
         )
     return keep, skipped
+
+
+def _expected_ms(*, resolved: ResolvedProcess, stats: InputStats) -> float:
+    """The catalog's expected run time for this input size (target p95 per 1,000 features);
+    with no hint, assume it may take as long as the deadline."""
+    hints = resolved.definition.spec.get("hints", {})
+    target = hints.get("target_p95_ms")
+    if target is None:
+        return float("inf")
+    return float(target) * max(1.0, stats.features / 1000.0)
 
 
 def estimate_cost(*, resolved: ResolvedProcess, stats: InputStats) -> float:
@@ -242,12 +253,18 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
     owner = worker_identity()
     run = run_services.run_create(fields=fields, claim_owner=owner)
     plan.run_id = str(run.id)
-    future = _inline_pool().submit(_execute_inline, plan, owner)
-    try:
-        outputs, finished = future.result(timeout=settings.HONUA["SYNC_DEADLINE_SECONDS"])
-    except FutureTimeout:
-        run_services.run_mode_switch(run_id=run.id)
-        return run_result_load(run_id=run.id)
+    plan.inline = True
+    if _expected_ms(resolved=resolved, stats=stats) * 4 < settings.HONUA["SYNC_DEADLINE_SECONDS"] * 1000:
+        # Far inside the deadline by the catalog's own estimate: run on this thread and
+        # spare the hand-off to the pool.
+        outputs, finished = execute_plan(plan, owner)
+    else:
+        future = _inline_pool().submit(_execute_inline, plan, owner)
+        try:
+            outputs, finished = future.result(timeout=settings.HONUA["SYNC_DEADLINE_SECONDS"])
+        except FutureTimeout:
+            run_services.run_mode_switch(run_id=run.id)
+            return run_result_load(run_id=run.id)
     if finished is None:  # ended elsewhere (cancelled, lease lost): read what the ledger says
         return run_result_load(run_id=run.id)
     return _result_from_run(finished, outputs if finished.status == RunStatus.SUCCEEDED else None)
@@ -327,7 +344,9 @@ def _error_doc(code: str, message: str, details: list[str] | None = None) -> dic
 def _failed(
     plan: RunPlan, owner: str, tier: str, error: dict[str, Any], status: RunStatus = RunStatus.FAILED
 ) -> ProcessRun | None:
-    failed = run_services.run_fail(run_id=plan.run_id, owner=owner, tier=tier, error=error, status=status)
+    failed = run_services.run_fail(
+        run_id=plan.run_id, owner=owner, tier=tier, error=error, status=status, durable=not plan.inline
+    )
     if failed:
         _notify(plan, "failed")
     return failed
@@ -426,7 +445,7 @@ def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, Proc
                 cost = round(max(1.0, plan.feature_count / 1000.0) * (time.monotonic() - started + 0.001), 4)
                 done = run_services.run_complete(
                     run_id=run_id, owner=owner, tier=tier, outputs=inline, output_links=links,
-                    cost_actual=cost,
+                    cost_actual=cost, durable=not plan.inline,
                 )
                 if done:
                     _notify(plan, "success")

@@ -195,10 +195,15 @@ def _finish(
     allowed: tuple[RunStatus, ...] = _LEASED,
     message: dict[str, str] | None = None,
     tier_entry: dict[str, str] | None = None,
+    durable: bool = True,
     **values: Any,
 ) -> ProcessRun | None:
     """One conditional UPDATE ... RETURNING: the run ends only if it is still in an allowed
-    state and (when ``owner`` is given) still leased by ``owner``. None: someone else ended it."""
+    state and (when ``owner`` is given) still leased by ``owner``. None: someone else ended it.
+
+    ``durable=False`` commits without waiting for the WAL flush. Only for endings that are
+    safe to lose in a database crash: the run then still holds its lease, the reaper puts it
+    back on the queue and it runs again (a sync run, whose client already has its answer)."""
     now = timezone.now()
     sets = [
         "status = %(status)s",
@@ -235,7 +240,9 @@ def _finish(
         + " AND (%(owner)s = '' OR lease_owner = %(owner)s)"
         + " RETURNING " + ", ".join(RESULT_COLUMNS)
     )
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
+        if not durable:
+            cur.execute("SET LOCAL synchronous_commit TO OFF")
         cur.execute(sql, params)
         row = cur.fetchone()
     return run_from_row(RESULT_COLUMNS, row) if row else None
@@ -249,6 +256,7 @@ def run_complete(
     outputs: dict[str, Any],
     output_links: dict[str, Any] | None = None,
     cost_actual: float | None = None,
+    durable: bool = True,
 ) -> ProcessRun | None:
     """Conditional completion: only the lease owner of a running run completes it, once.
 
@@ -266,6 +274,7 @@ def run_complete(
         output_links=output_links or {},
         progress=100,
         cost_actual=cost_actual,
+        durable=durable,
     )
 
 
@@ -276,6 +285,7 @@ def run_fail(
     error: dict[str, Any],
     status: RunStatus = RunStatus.FAILED,
     tier: str = "",
+    durable: bool = True,
 ) -> ProcessRun | None:
     """Conditional failure (``failed`` or ``timed_out``) with a typed error document."""
     fields: dict[str, Any] = {"error": error}
@@ -289,6 +299,7 @@ def run_fail(
         status,
         message=_message(MessageType.ERROR, error.get("message", "Failed.")),
         tier_entry=entry,
+        durable=durable,
         **fields,
     )
 
