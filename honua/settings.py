@@ -73,6 +73,11 @@ DATABASES = {
 }
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("HONUA_DB_CONN_MAX_AGE", default=60))
+# Server-side parameter binding lets psycopg prepare the ledger's hot statements, which saves
+# PostgreSQL re-planning them on every request.
+DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
+    "HONUA_DB_SERVER_SIDE_BINDING", default=True
+)
 # Health checks cost a round trip per request; a broken connection is dropped after its error.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("HONUA_DB_HEALTH_CHECKS", default=False)
 # One test database per pytest process, so concurrent test runs on one cluster don't collide
@@ -117,7 +122,9 @@ Q_CLUSTER: dict = {
     "retry": env.int("HONUA_Q_RETRY", default=6 * 3600 + 60),
     "max_attempts": 1,
     "ack_failures": True,
-    "save_limit": 1000,
+    # The ProcessRun ledger records every run; django-q2 keeps only failed tasks.
+    "save_limit": -1,
+    "bulk": env.int("HONUA_Q_BULK", default=4),
     "catch_up": False,
     "poll": env.float("HONUA_Q_POLL", default=0.05),
     "label": "Task queue",

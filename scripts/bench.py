@@ -139,18 +139,28 @@ _local = threading.local()
 
 
 def request(method: str, port: int, path: str, body: bytes | None = None, headers: dict | None = None):
-    conn = getattr(_local, "conn", None)
-    if conn is None:
-        conn = _local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request(method, path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        data = resp.read()
-    except (http.client.HTTPException, OSError):
-        conn.close()
-        _local.conn = None
-        raise
-    return resp.status, dict(resp.getheaders()), data
+    """One request on this thread's keep-alive connection; a connection the server closed
+    while idle is replaced once."""
+    for attempt in (1, 2):
+        conn = getattr(_local, "conn", None)
+        reused = conn is not None
+        if conn is None:
+            conn = _local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            _local.conn = None
+            if reused and attempt == 1:
+                continue
+            raise
+        if resp.getheader("Connection", "").lower() == "close":
+            conn.close()
+            _local.conn = None
+        return resp.status, dict(resp.getheaders()), data
+    raise RuntimeError("unreachable")
 
 
 def points_body(n: int, seed: int = 7) -> bytes:

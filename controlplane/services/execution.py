@@ -88,7 +88,6 @@ class RunPlan:
     trace_parent: str | None = None
     feature_count: int = 0
     subscriber: dict[str, str] | None = None
-    inline: bool = False  # executed for a waiting client (its ending need not be durable)
 
 
 # --- admission and scheduling -------------------------------------------------------------
@@ -253,7 +252,6 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
     owner = worker_identity()
     run = run_services.run_create(fields=fields, claim_owner=owner)
     plan.run_id = str(run.id)
-    plan.inline = True
     if _expected_ms(resolved=resolved, stats=stats) * 4 < settings.HONUA["SYNC_DEADLINE_SECONDS"] * 1000:
         # Far inside the deadline by the catalog's own estimate: run on this thread and
         # spare the hand-off to the pool.
@@ -344,9 +342,7 @@ def _error_doc(code: str, message: str, details: list[str] | None = None) -> dic
 def _failed(
     plan: RunPlan, owner: str, tier: str, error: dict[str, Any], status: RunStatus = RunStatus.FAILED
 ) -> ProcessRun | None:
-    failed = run_services.run_fail(
-        run_id=plan.run_id, owner=owner, tier=tier, error=error, status=status, durable=not plan.inline
-    )
+    failed = run_services.run_fail(run_id=plan.run_id, owner=owner, tier=tier, error=error, status=status)
     if failed:
         _notify(plan, "failed")
     return failed
@@ -445,7 +441,7 @@ def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, Proc
                 cost = round(max(1.0, plan.feature_count / 1000.0) * (time.monotonic() - started + 0.001), 4)
                 done = run_services.run_complete(
                     run_id=run_id, owner=owner, tier=tier, outputs=inline, output_links=links,
-                    cost_actual=cost, durable=not plan.inline,
+                    cost_actual=cost,
                 )
                 if done:
                     _notify(plan, "success")

@@ -69,9 +69,20 @@ def run_create(
     run.messages = [_message(MessageType.INFO, "Submitted.", now)]
     run.save(force_insert=True)
     if not claim_owner:
-        run_id = run.id
-        transaction.on_commit(lambda: run_enqueue(run_id))
+        _enqueue_with(run.id)
     return run
+
+
+def _enqueue_with(run_id: uuid.UUID) -> None:
+    """Queue a run together with the transaction that records it.
+
+    With the ORM broker the queue row is written in the same transaction: both or neither,
+    one commit. Any other broker is told after commit, so no worker sees an unrecorded run.
+    """
+    if "orm" in settings.Q_CLUSTER and not settings.Q_CLUSTER.get("sync"):
+        run_enqueue(run_id)
+    else:
+        transaction.on_commit(lambda: run_enqueue(run_id))
 
 
 _CLAIM_SQL = """
@@ -195,15 +206,10 @@ def _finish(
     allowed: tuple[RunStatus, ...] = _LEASED,
     message: dict[str, str] | None = None,
     tier_entry: dict[str, str] | None = None,
-    durable: bool = True,
     **values: Any,
 ) -> ProcessRun | None:
     """One conditional UPDATE ... RETURNING: the run ends only if it is still in an allowed
-    state and (when ``owner`` is given) still leased by ``owner``. None: someone else ended it.
-
-    ``durable=False`` commits without waiting for the WAL flush. Only for endings that are
-    safe to lose in a database crash: the run then still holds its lease, the reaper puts it
-    back on the queue and it runs again (a sync run, whose client already has its answer)."""
+    state and (when ``owner`` is given) still leased by ``owner``. None: someone else ended it."""
     now = timezone.now()
     sets = [
         "status = %(status)s",
@@ -240,9 +246,7 @@ def _finish(
         + " AND (%(owner)s = '' OR lease_owner = %(owner)s)"
         + " RETURNING " + ", ".join(RESULT_COLUMNS)
     )
-    with transaction.atomic(), connection.cursor() as cur:
-        if not durable:
-            cur.execute("SET LOCAL synchronous_commit TO OFF")
+    with connection.cursor() as cur:
         cur.execute(sql, params)
         row = cur.fetchone()
     return run_from_row(RESULT_COLUMNS, row) if row else None
@@ -256,7 +260,6 @@ def run_complete(
     outputs: dict[str, Any],
     output_links: dict[str, Any] | None = None,
     cost_actual: float | None = None,
-    durable: bool = True,
 ) -> ProcessRun | None:
     """Conditional completion: only the lease owner of a running run completes it, once.
 
@@ -274,7 +277,6 @@ def run_complete(
         output_links=output_links or {},
         progress=100,
         cost_actual=cost_actual,
-        durable=durable,
     )
 
 
@@ -285,7 +287,6 @@ def run_fail(
     error: dict[str, Any],
     status: RunStatus = RunStatus.FAILED,
     tier: str = "",
-    durable: bool = True,
 ) -> ProcessRun | None:
     """Conditional failure (``failed`` or ``timed_out``) with a typed error document."""
     fields: dict[str, Any] = {"error": error}
@@ -299,7 +300,6 @@ def run_fail(
         status,
         message=_message(MessageType.ERROR, error.get("message", "Failed.")),
         tier_entry=entry,
-        durable=durable,
         **fields,
     )
 
@@ -454,7 +454,7 @@ def runs_reap_expired(*, limit: int = 100) -> dict[str, int]:
                 after={"outcome": outcome},
             )
         for rid in requeue:
-            transaction.on_commit(lambda rid=rid: run_enqueue(rid))
+            _enqueue_with(rid)
     if any(counts.values()):
         log.warning("reaped expired leases", extra=counts)
     return counts

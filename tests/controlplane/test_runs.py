@@ -57,13 +57,23 @@ def _fields(tenant: Tenant, definition: ProcessDefinition, **extra) -> dict:
     return base
 
 
-def test_queued_run_is_enqueued_after_commit(tenant, definition, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks() as callbacks:
-        with transaction.atomic():
-            run = svc.run_create(fields=_fields(tenant, definition))
-    assert run.status == RunStatus.QUEUED
-    assert len(callbacks) == 1  # the enqueue waits for the commit
+def _queued() -> int:
+    from django_q.models import OrmQ
+
+    return OrmQ.objects.count()
+
+
+def test_queued_run_and_its_queue_entry_commit_together(tenant, definition):
+    before = _queued()
+    with transaction.atomic():
+        run = svc.run_create(fields=_fields(tenant, definition))
+    assert run.status == RunStatus.QUEUED and _queued() == before + 1
     assert run.messages[0]["text"] == "Submitted."
+    with pytest.raises(RuntimeError), transaction.atomic():
+        svc.run_create(fields=_fields(tenant, definition))
+        raise RuntimeError("the request failed after recording")
+    assert _queued() == before + 1  # neither the run nor its queue entry survived
+    assert ProcessRun.objects.count() == 1
 
 
 def test_claim_is_exclusive_and_counts_attempts(tenant, definition):
@@ -109,19 +119,17 @@ def test_concurrent_completion_races_have_one_winner(tenant, definition, transac
     assert [m["text"] for m in run.messages].count("Succeeded.") == 1
 
 
-def test_expired_lease_is_requeued_then_failed_when_attempts_run_out(
-    tenant, definition, django_capture_on_commit_callbacks
-):
+def test_expired_lease_is_requeued_then_failed_when_attempts_run_out(tenant, definition):
     run = svc.run_create(fields=_fields(tenant, definition, max_attempts=2))
     for attempt in (1, 2):
         assert svc.run_claim(run_id=run.id, owner=f"w{attempt}")
         ProcessRun.objects.filter(id=run.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            counts = svc.runs_reap_expired()
+        queued = _queued()
+        counts = svc.runs_reap_expired()
         run.refresh_from_db()
         if attempt == 1:
             assert counts["requeued"] == 1 and run.status == "queued" and run.attempt_count == 1
-            assert len(callbacks) == 1  # back on the broker
+            assert _queued() == queued + 1  # back on the broker
         else:
             assert counts["failed"] == 1 and run.status == "failed"
             assert run.error["code"] == "worker-lost"
