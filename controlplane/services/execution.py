@@ -278,47 +278,35 @@ def _execute_inline(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, P
 # --- execution ------------------------------------------------------------------------------
 
 
-def plan_for_run(run_id: str) -> RunPlan | None:
-    """Build the plan of a stored run (worker path)."""
-    run = (
-        ProcessRun.objects.select_related("definition")
-        .only(
-            "id", "tenant_id", "process_id", "tier_order", "inputs", "request", "trace_parent",
-            "feature_count", "subscriber", "definition__spec", "definition__limits",
-        )
-        .filter(id=run_id)
-        .first()
-    )
-    if run is None:
-        return None
-    spec = run.definition.spec
-    req = run.request or {}
+def plan_from_claim(row: dict[str, Any]) -> RunPlan:
+    """The plan of a claimed run (worker path), from the claim's own RETURNING row."""
+    spec = row["spec"]
+    req = row["request"] or {}
     return RunPlan(
-        run_id=str(run.id),
-        tenant_id=run.tenant_id,
-        process_id=run.process_id,
-        tier_order=list(run.tier_order),
+        run_id=str(row["id"]),
+        tenant_id=row["tenant_id"],
+        process_id=row["process_id"],
+        tier_order=list(row["tier_order"]),
         handlers=dict(spec.get("handlers", {})),
-        inputs=run.inputs,
-        limits=dict(run.definition.limits or {}),
+        inputs=row["inputs"],
+        limits=dict(row["limits"] or {}),
         output_types={o["name"]: o["type"] for o in spec.get("outputs", [])},
         output_requests=req.get("outputs", {}),
         out_srid=req.get("out_srid"),
         process_srid=req.get("process_srid"),
-        trace_parent=run.trace_parent or None,
-        feature_count=run.feature_count,
-        subscriber=run.subscriber,
+        trace_parent=row["trace_parent"] or None,
+        feature_count=row["feature_count"],
+        subscriber=row["subscriber"],
     )
 
 
 def run_execute(run_id: str) -> str:
     """Worker entry point: claim the run, execute it, complete it. Returns the outcome."""
     owner = worker_identity()
-    if not run_services.run_claim(run_id=run_id, owner=owner):
+    claimed = run_services.run_claim(run_id=run_id, owner=owner)
+    if claimed is None:
         return "not-claimed"
-    plan = plan_for_run(run_id)
-    if plan is None:
-        return "missing"
+    plan = plan_from_claim(claimed)
     _notify(plan, "in_progress")
     execute_plan(plan, owner)
     return "done"

@@ -86,27 +86,41 @@ def _enqueue_with(run_id: uuid.UUID) -> None:
 
 
 _CLAIM_SQL = """
-UPDATE controlplane_processrun
+UPDATE controlplane_processrun r
    SET status = 'running', lease_owner = %(owner)s, lease_expires_at = now() + %(lease)s,
-       started_at = COALESCE(started_at, now()), attempt_count = attempt_count + 1,
+       started_at = COALESCE(r.started_at, now()), attempt_count = r.attempt_count + 1,
        updated_at = now(),
-       messages = messages || %(msg)s::jsonb
- WHERE id = %(id)s
-   AND (status = 'queued'
-        OR (status = 'running' AND lease_expires_at < now()))
-   AND attempt_count < max_attempts
-RETURNING id
+       messages = r.messages || %(msg)s::jsonb
+  FROM controlplane_processdefinition d
+ WHERE r.id = %(id)s AND d.id = r.definition_id
+   AND (r.status = 'queued'
+        OR (r.status = 'running' AND r.lease_expires_at < now()))
+   AND r.attempt_count < r.max_attempts
+RETURNING r.id, r.tenant_id, r.process_id, r.tier_order, r.inputs, r.request, r.trace_parent,
+          r.feature_count, r.subscriber, d.spec, d.limits
 """
+CLAIM_COLUMNS = (
+    "id", "tenant_id", "process_id", "tier_order", "inputs", "request", "trace_parent",
+    "feature_count", "subscriber", "spec", "limits",
+)
+_CLAIM_JSON = {"tier_order", "inputs", "request", "subscriber", "spec", "limits"}
 
 
-def run_claim(*, run_id: uuid.UUID | str, owner: str) -> bool:
-    """Take a queued run (or one whose lease expired) for ``owner``. False: not claimable."""
+def run_claim(*, run_id: uuid.UUID | str, owner: str) -> dict[str, Any] | None:
+    """Take a queued run (or one whose lease expired) for ``owner``, in one statement that
+    also returns what executing it needs. None: not claimable (taken, finished, cancelled)."""
     msg = orjson.dumps([_message(MessageType.INFO, "Executing...")]).decode()
     with connection.cursor() as cur:
         cur.execute(
             _CLAIM_SQL, {"id": str(run_id), "owner": owner, "lease": _lease_delta(), "msg": msg}
         )
-        return cur.fetchone() is not None
+        row = cur.fetchone()
+    if row is None:
+        return None
+    return {
+        c: orjson.loads(v) if c in _CLAIM_JSON and isinstance(v, str | bytes) else v
+        for c, v in zip(CLAIM_COLUMNS, row, strict=True)
+    }
 
 
 _RENEW_SQL = """

@@ -78,8 +78,10 @@ def test_queued_run_and_its_queue_entry_commit_together(tenant, definition):
 
 def test_claim_is_exclusive_and_counts_attempts(tenant, definition):
     run = svc.run_create(fields=_fields(tenant, definition))
-    assert svc.run_claim(run_id=run.id, owner="w1") is True
-    assert svc.run_claim(run_id=run.id, owner="w2") is False  # lease still valid
+    claimed = svc.run_claim(run_id=run.id, owner="w1")
+    assert claimed is not None and claimed["inputs"] == {"x": 1} and claimed["tier_order"] == ["inprocess"]
+    assert claimed["spec"]["id"] == "lifecycle_test"  # the definition comes with the claim
+    assert svc.run_claim(run_id=run.id, owner="w2") is None  # lease still valid
     run.refresh_from_db()
     assert (run.status, run.lease_owner, run.attempt_count) == ("running", "w1", 1)
     assert run.started_at is not None and run.lease_expires_at > timezone.now()
