@@ -142,7 +142,10 @@ HONUA = {
     "SYNC_DEADLINE_SECONDS": env.float("HONUA_SYNC_DEADLINE_SECONDS", default=20.0),
     "LEASE_SECONDS": env.float("HONUA_LEASE_SECONDS", default=30.0),
     "RESULT_TTL_HOURS": env.float("HONUA_RESULT_TTL_HOURS", default=6.0),
-    "INLINE_OUTPUT_MAX_BYTES": env.int("HONUA_INLINE_OUTPUT_MAX_BYTES", default=16 * 1024 * 1024),
+    # Outputs larger than this are kept in the artifact store instead of the ledger row.
+    "OUTPUT_SPILL_BYTES": env.int("HONUA_OUTPUT_SPILL_BYTES", default=256 * 1024),
+    # Threads per web process that run sync executions which may overrun the deadline.
+    "INLINE_THREADS": env.int("HONUA_INLINE_THREADS", default=8),
     "ARTIFACT_LINK_SECONDS": env.int("HONUA_ARTIFACT_LINK_SECONDS", default=3600),
     "POSTGIS_ROLE": env.str("HONUA_POSTGIS_ROLE", default="honua_gp_exec"),
     # Inline inputs on the postgis tier: "pinned" (only when a tenant override pins the
