@@ -15,6 +15,11 @@ from executors.units import LINEAR_UNITS
 
 WGS84 = 4326
 
+# Web Mercator under its codes (EPSG, the Google/OSGeo alias, Esri's, the deprecated EPSG
+# one): a map projection whose plane units are metres only at the equator (a "metre" of
+# the plane is cos(latitude) metres on the ground, 0.62 m in London).
+WEB_MERCATOR_SRIDS = frozenset({3857, 900913, 102100, 102113, 3785})
+
 
 @cache
 def crs_for(srid: int) -> CRS:
@@ -55,6 +60,22 @@ def srid_of(value: Any) -> int:
 
 def is_geographic(srid: int) -> bool:
     return bool(crs_for(srid).is_geographic)
+
+
+def ground_distances(method: str, srid: int) -> bool:
+    """Whether a linear distance (in metres, feet...) given with ``method`` (auto / planar /
+    geodesic) holds on the ground for data in ``srid``, rather than in the CRS's plane.
+
+    Geographic CRSs: always (their only plane is lon/lat degrees; a distance in "degree" is
+    the caller's planar case). ``geodesic``: for every CRS. ``auto``: for Web Mercator too,
+    whose plane is not metric away from the equator; other projected CRSs are measured in
+    their own plane and unit. ``planar``: in the projected CRS's plane. The postgis tier
+    (``executors.postgis.registry`` and the SQL functions' ``p_method``) follows the same
+    rule.
+    """
+    if int(srid) in WEB_MERCATOR_SRIDS:
+        return method != "planar"
+    return method == "geodesic" or is_geographic(srid)
 
 
 def unit_factor(srid: int) -> float:

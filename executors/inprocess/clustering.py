@@ -2,8 +2,10 @@
 
 The in-process twin of ``honua_gp.dbscan`` (postgis tier), with the same answers: lon/lat
 points are clustered in an azimuthal equidistant projection centred on the data (circular
-mean longitude, mean latitude), so ``eps`` is metres on the ground; projected points in the
-CRS's unit ("geodesic" method: on the ground through lon/lat); "degree" means planar degrees.
+mean longitude, mean latitude), so ``eps`` is metres on the ground; so are Web Mercator
+points with the default "auto" method and projected points with "geodesic" (through
+lon/lat); other projected points (and "planar") in the CRS's plane and unit; "degree" means
+planar degrees.
 A point is its own neighbour; a core point has at least ``min_points`` neighbours within
 ``eps`` (distance <= eps). Core points within eps of each other share a cluster; a border
 point joins the cluster of its first core neighbour in input order (as PostGIS does).
@@ -24,7 +26,7 @@ from pyproj import CRS, Transformer
 from executors.base import ExecutionContext, InvalidInput
 from executors.inprocess import params
 from executors.inprocess.job import Job
-from executors.spatialref import crs_for, transform_geometries, unit_factor
+from executors.spatialref import crs_for, ground_distances, transform_geometries, unit_factor
 
 METHODS = ("auto", "planar", "geodesic")
 NOISE = -1
@@ -47,7 +49,7 @@ def dbscan(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
     if np.any(kinds != 0):
         raise InvalidInput("features: dbscan clusters points; other geometry types were given")
     points = geoms[usable]
-    ground = not eps_in.is_angular and (job.geographic or method == "geodesic")
+    ground = not eps_in.is_angular and ground_distances(method, job.work_srid)
     if eps_in.is_angular:
         if not job.geographic:
             raise InvalidInput(

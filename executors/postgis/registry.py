@@ -17,6 +17,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from executors.base import InvalidInput
+from executors.spatialref import WEB_MERCATOR_SRIDS
 from executors.units import LINEAR_UNITS
 
 METHODS = ("auto", "planar", "geodesic")
@@ -151,7 +152,9 @@ def distance_in_frame(
     value: float, unit: str, method: str, frame: Frame, name: str
 ) -> tuple[float, str]:
     """A distance as the SQL functions take it, with their ``p_method``: ground metres
-    (geographic data, or ``geodesic``) or the CRS's own unit ("degree": planar degrees)."""
+    (geographic data, ``geodesic``, or ``auto`` on Web Mercator, as
+    :func:`executors.spatialref.ground_distances`) or the CRS's own unit ("degree": planar
+    degrees)."""
     if unit == "degree":
         if not frame.geographic:
             raise InvalidInput(
@@ -161,7 +164,7 @@ def distance_in_frame(
     metres = value * LINEAR_UNITS[unit]
     if frame.geographic:
         return metres, "auto"
-    if method == "geodesic":
+    if method == "geodesic" or (method == "auto" and frame.srid in WEB_MERCATOR_SRIDS):
         return metres, "geodesic"
     return metres / frame.metres_per_unit, "planar"
 
@@ -204,12 +207,29 @@ def _buffer_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
     )
 
 
+def snapping_tolerance(inputs: Mapping[str, Any], frame: Frame) -> float:
+    """The ``tolerance`` input of voronoi (0 when absent: the SQL's relative minimum, 1e-9 of
+    the seeds' extent diagonal, applies): metres of the working frame for geographic data,
+    the CRS's own unit for projected data (a snapping distance in the plane the cells are
+    built in)."""
+    if inputs.get("tolerance") is None:
+        return 0.0
+    value, unit = _linear_unit(inputs, "tolerance")
+    if unit == "degree":
+        raise InvalidInput("tolerance: give a length (meter, foot...), not degrees")
+    if value < 0:
+        raise InvalidInput("tolerance: must not be negative")
+    metres = value * LINEAR_UNITS[unit]
+    return metres if frame.geographic else metres / frame.metres_per_unit
+
+
 def _voronoi_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
     extent = inputs.get("extent")
+    tolerance = snapping_tolerance(inputs, frame)
     if extent is not None:
-        return (_bbox_in(extent, frame, "extent"), None, None, 0.0)
+        return (_bbox_in(extent, frame, "extent"), None, None, tolerance)
     # As the in-process tier: the seeds' bounding box grown by 10 % on each side.
-    return (None, None, 0.1, 0.0)
+    return (None, None, 0.1, tolerance)
 
 
 def _dbscan_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:

@@ -13,7 +13,12 @@ from executors.inprocess import params
 from executors.inprocess.job import Job
 from executors.inprocess.metric import METHODS, in_metric_frames
 from executors.localframes import Geodetic, wrap_antimeridian
-from executors.spatialref import crs_for, geodetic_transformer, transform_geometries
+from executors.spatialref import (
+    crs_for,
+    geodetic_transformer,
+    ground_distances,
+    transform_geometries,
+)
 
 
 def simplify(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
@@ -51,9 +56,10 @@ def _simplify(
 def densify(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
     """Insert vertices so no segment is longer than ``max_segment_length``.
 
-    Geographic data (or ``method: geodesic``): vertices are placed on the geodesic between
-    the original vertices. Projected data: along straight segments in the CRS's plane and
-    unit. A length in degrees densifies planar lon/lat segments.
+    Geographic data, ``method: geodesic``, and Web Mercator with ``auto``: the length is on
+    the ground and vertices are placed on the geodesic between the original vertices. Other
+    projected data (and ``planar``): along straight segments in the CRS's plane and unit. A
+    length in degrees densifies planar lon/lat segments.
     """
     job, feats = Job.start(ctx, params.features(inputs))
     length = params.linear_unit(inputs, "max_segment_length")
@@ -64,7 +70,7 @@ def densify(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         if not job.geographic:
             raise InvalidInput("max_segment_length: degrees need geographic data")
         result = job.map(feats.geometries, lambda g: shapely.segmentize(g, length.value))
-    elif job.geographic or method == "geodesic":
+    elif ground_distances(method, job.work_srid):
         result = job.map(feats.geometries, lambda g: _geodesic(g, job.work_srid, length.meters))
     else:
         per_unit = 1.0 / float(crs_for(job.work_srid).axis_info[0].unit_conversion_factor)

@@ -84,8 +84,20 @@ def test_geodesic_method_on_web_mercator_gives_ground_distance():
     (polygon,) = geoms(result)
     dist = ground_distances(lon, lat, polygon.exterior)
     assert np.allclose(dist, 100.0, rtol=1e-4)
+    default = run(
+        "buffer",
+        {"features": fc([shapely.Point(x, y)], srid=3857), "distance": meters(100)},
+        out_srid=4326,
+    )
+    # method auto on Web Mercator: on the ground, as geodesic
+    assert np.allclose(ground_distances(lon, lat, geoms(default)[0].exterior), 100.0, rtol=1e-4)
     planar = run(
-        "buffer", {"features": fc([shapely.Point(x, y)], srid=3857), "distance": meters(100)}
+        "buffer",
+        {
+            "features": fc([shapely.Point(x, y)], srid=3857),
+            "distance": meters(100),
+            "method": "planar",
+        },
     )
     # planar metres of Web Mercator at 60N are half a metre on the ground
     radius = geoms(planar)[0].bounds[2] - x

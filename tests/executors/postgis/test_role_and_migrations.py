@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import psycopg
 import pytest
 from django.db import connection, transaction
@@ -138,3 +140,26 @@ def test_reversing_one_function_removes_only_it():
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes("executors"))
         assert _functions() == FUNCTIONS
+
+
+@pytest.mark.django_db
+def test_version_2_functions_reverse_to_version_1_and_forward_again():
+    """0006-0008 install voronoi, buffer and dbscan version 2; reversing them reinstalls
+    version 1 (a 50 m buffer of a Web Mercator point in Soho: 50 plane units in version 1,
+    50 m on the ground, ~80 units, in version 2)."""
+    executor = MigrationExecutor(connection)
+    leaf = executor.loader.graph.leaf_nodes("executors")
+    point = "ST_AsBinary(ST_Transform(ST_SetSRID(ST_Point(-0.1367, 51.5133), 4326), 3857))"
+    sql = (
+        "SELECT ST_XMax(geom) - ST_X(ST_Centroid(geom))"
+        f" FROM honua_gp.buffer(ARRAY[{point}], 3857, 50.0)"
+    )
+    ground = 50.0 / math.cos(math.radians(51.5133))  # 80.3 plane units
+    assert run_as_role(sql)[0][0] == pytest.approx(ground, rel=1e-2)
+    with transaction.atomic():
+        executor.migrate([("executors", "0005_honua_dbscan_v1")])
+        assert _functions() == FUNCTIONS
+        assert run_as_role(sql)[0][0] == pytest.approx(50.0, rel=1e-9)
+        executor.loader.build_graph()
+        executor.migrate(leaf)
+        assert run_as_role(sql)[0][0] == pytest.approx(ground, rel=1e-2)

@@ -55,8 +55,9 @@ def test_line_buffer_on_the_ground_has_the_area_of_a_stadium(as_role):
 
 
 def test_flat_caps_and_mitre_joins_in_a_projected_crs(as_role):
+    # UTM 32N, method auto: planar in its own plane (Web Mercator would be on the ground)
     line = shapely.LineString([(0, 0), (1000, 0), (1000, 1000)])
-    [(_, poly)] = buffer(as_role, [line], 3857, 10.0, ", %s, %s, %s", 8, "flat", "mitre")
+    [(_, poly)] = buffer(as_role, [line], 32632, 10.0, ", %s, %s, %s", 8, "flat", "mitre")
     assert poly.area == pytest.approx(2 * 10 * 2000, rel=1e-9)
     assert shapely.Point(1010, -10).distance(poly) < 1e-6  # the mitred outer corner
 
@@ -74,7 +75,7 @@ def test_geographic_empty_input_gives_an_empty_polygon(as_role):
 
 def test_dissolve_unions_everything_into_one_row(as_role):
     pts = [shapely.Point(0, 0), shapely.Point(10, 0), shapely.Point(100, 0)]
-    rows = buffer(as_role, pts, 3857, 6.0, ", %s, %s, %s, %s, %s", 16, "round", "round", 5.0, True)
+    rows = buffer(as_role, pts, 32632, 6.0, ", %s, %s, %s, %s, %s", 16, "round", "round", 5.0, True)
     assert len(rows) == 1 and rows[0][0] is None
     expected = shapely.union_all([p.buffer(6.0, quad_segs=16) for p in pts])
     assert rows[0][1].symmetric_difference(expected).area < 1e-6 * expected.area
@@ -118,6 +119,53 @@ def test_geodesic_method_on_projected_input_measures_on_the_ground(as_role):
     lon, lat = to_lonlat.transform(ring[:, 0], ring[:, 1])
     _, _, dist = GEOD.inv(np.full(len(ring), 10.0), np.full(len(ring), 60.0), lon, lat)
     assert np.all(np.abs(dist - 100.0) < 0.01)
+
+
+def _ground_radii(rows, srid, lon, lat):
+    ring = np.asarray(rows[0][1].exterior.coords)
+    rlon, rlat = Transformer.from_crs(srid, 4326, always_xy=True).transform(ring[:, 0], ring[:, 1])
+    _, _, dist = GEOD.inv(np.full(len(ring), lon), np.full(len(ring), lat), rlon, rlat)
+    return np.asarray(dist)
+
+
+@pytest.mark.parametrize("srid", [3857, 102100, 3785])
+def test_auto_method_on_web_mercator_measures_on_the_ground(as_role, srid):
+    """Version 2: 100 m of Web Mercator data with method auto are 100 m on the ground in Soho
+    (version 1: 100 plane units, 62 m); planar keeps the plane."""
+    lon, lat = -0.1367, 51.5133
+    x, y = Transformer.from_crs(4326, srid, always_xy=True).transform(lon, lat)
+    extra, before = ", %s, %s, %s, %s, %s, %s", (8, "round", "round", 5.0, False)
+    point = [shapely.Point(x, y)]
+    auto = buffer(as_role, point, srid, 100.0, extra, *before, "auto")
+    np.testing.assert_allclose(_ground_radii(auto, srid, lon, lat), 100.0, atol=0.01)
+    default = buffer(as_role, point, srid, 100.0)
+    assert default[0][1].equals_exact(auto[0][1], 1e-9)
+    planar = buffer(as_role, point, srid, 100.0, extra, *before, "planar")
+    ring = np.asarray(planar[0][1].exterior.coords)
+    np.testing.assert_allclose(np.hypot(ring[:, 0] - x, ring[:, 1] - y), 100.0, rtol=1e-9)
+    np.testing.assert_allclose(
+        _ground_radii(planar, srid, lon, lat), 100.0 * math.cos(math.radians(lat)), rtol=0.005
+    )
+
+
+@pytest.mark.parametrize("srid", [3857, 900913, 102100, 102113, 3785])
+def test_auto_method_is_geodesic_for_every_web_mercator_code(as_role, srid):
+    # (PostGIS's own 900913 entry differs from PROJ's Web Mercator in y, and pyproj does not
+    # know EPSG:102113: compared with the geodesic method of the same function.)
+    point = [shapely.Point(-15217.4, 6712597.8)]
+    extra, before = ", %s, %s, %s, %s, %s, %s", (8, "round", "round", 5.0, False)
+    [(_, auto)] = buffer(as_role, point, srid, 100.0)
+    [(_, geodesic)] = buffer(as_role, point, srid, 100.0, extra, *before, "geodesic")
+    [(_, planar)] = buffer(as_role, point, srid, 100.0, extra, *before, "planar")
+    assert auto.equals_exact(geodesic, 1e-9)
+    assert auto.area > 2 * planar.area  # 1 / cos²(51.5°) = 2.6
+
+
+def test_auto_method_on_other_projected_crs_stays_planar(as_role):
+    x, y = Transformer.from_crs(4326, 32630, always_xy=True).transform(-0.1367, 51.5133)
+    [(_, poly)] = buffer(as_role, [shapely.Point(x, y)], 32630, 100.0)
+    ring = np.asarray(poly.exterior.coords)
+    np.testing.assert_allclose(np.hypot(ring[:, 0] - x, ring[:, 1] - y), 100.0, rtol=1e-9)
 
 
 def test_a_buffer_across_the_antimeridian_is_split_there(as_role):

@@ -111,6 +111,55 @@ def test_lon_lat_clip_extent_cuts_in_degrees(as_role):
     assert all(c.is_valid and c.contains(p) for c, p in zip(cells.values(), pts, strict=True))
 
 
+# Two records of one address one ULP (5.5e-12 m) apart, as records 211 and 212 of Snow's
+# SohoPeople.shp, and three more seeds around them (EPSG:3857).
+ONE_ULP_APART = [
+    (-15103.483471566631, 6712538.59351482),
+    (-15103.483471566626, 6712538.59351482),
+    (-15000.0, 6712600.0),
+    (-15200.0, 6712600.0),
+    (-15100.0, 6712400.0),
+]
+
+
+def test_seeds_one_ulp_apart_are_one_site_sharing_one_cell(as_role):
+    """Version 2 snaps seeds within 1e-9 of the seeds' extent diagonal: the two records share
+    one cell (version 1 split it between them along an arbitrary line), which is the cell of
+    the address without the duplicate record."""
+    pts = list(shapely.points(ONE_ULP_APART))
+    cells = voronoi(as_role, pts, 3857, ", NULL, NULL, %s", 0.1)
+    assert sorted(cells) == [1, 2, 3, 4, 5]
+    assert cells[1].equals(cells[2])
+    assert cells[1].covers(pts[0]) and cells[1].covers(pts[1])
+    alone = voronoi(as_role, [pts[0], *pts[2:]], 3857, ", NULL, NULL, %s", 0.1)
+    assert cells[1].equals(alone[1])
+    for ordinal in (3, 4, 5):
+        assert cells[ordinal].equals(alone[ordinal - 1])
+    minx, miny, maxx, maxy = shapely.MultiPoint(pts).bounds
+    pad = 0.1 * max(maxx - minx, maxy - miny)
+    extent = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+    assert sum(cells[o].area for o in (1, 3, 4, 5)) == pytest.approx(extent.area, rel=1e-12)
+
+
+def test_tolerance_snaps_chains_of_seeds_to_the_first(as_role):
+    """Seeds within p_tolerance of each other, transitively, are one site at the first seed:
+    (0, 0), (0.8, 0), (1.6, 0) with tolerance 1 share the cell of a seed at (0, 0)."""
+    pts = [
+        shapely.Point(0, 0),
+        shapely.Point(10, 0),
+        shapely.Point(0.8, 0),
+        shapely.Point(5, 8),
+        shapely.Point(1.6, 0),
+    ]
+    box = [-5.0, -5.0, 15.0, 15.0]
+    cells = voronoi(as_role, pts, 32632, ", %s::float8[], NULL, NULL, %s", box, 1.0)
+    assert cells[1].equals(cells[3]) and cells[1].equals(cells[5])
+    first = voronoi(as_role, [pts[0], pts[1], pts[3]], 32632, ", %s::float8[]", box)
+    assert cells[1].equals(first[1]) and cells[2].equals(first[2]) and cells[4].equals(first[3])
+    separate = voronoi(as_role, pts, 32632, ", %s::float8[]", box)  # 0.8 > 1e-9 of the diagonal
+    assert len({c.wkb for c in separate.values()}) == 5
+
+
 @pytest.mark.parametrize(
     ("extra", "params", "message"),
     [

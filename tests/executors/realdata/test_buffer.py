@@ -67,19 +67,29 @@ def test_buffer_of_cholera_deaths_in_lon_lat_is_50_m_on_the_ground(deaths: Layer
     np.testing.assert_allclose(_ground_radii(lonlat, buffers), 50.0, rtol=0.005)
 
 
-def test_default_buffer_of_web_mercator_data_is_planar_in_map_units(deaths: Layer):
-    """The documented contract (buffer.yaml: projected input uses the CRS's own unit): with
-    method auto, 50 'metres' of EPSG:3857 are 50 units in its plane, i.e. 50·cos φ ≈ 31 m on
-    the ground in Soho (φ ≈ 51.51°). Pinned so the difference to method geodesic is visible."""
+def test_default_buffer_of_web_mercator_data_is_50_m_on_the_ground(deaths: Layer):
+    """Method auto on Web Mercator data (buffer.yaml: ground distances for lon/lat and Web
+    Mercator input): every boundary vertex 50 m (± 0.5 %) from its death by Geod.inv, the
+    same polygons as method geodesic. 50 units of the EPSG:3857 plane would be only
+    50·cos φ ≈ 31 m on the ground in Soho (φ ≈ 51.51°): that is what method planar gives."""
     result = run("buffer", {"features": deaths.collection, "distance": FIFTY_M})
     buffers = _check_point_buffers(deaths, result, 3857)
-    for point, buf in zip(deaths.geometries, buffers, strict=True):
+    assert shapely.contains(buffers, deaths.geometries).all()
+    lonlat = deaths.lonlat()
+    np.testing.assert_allclose(_ground_radii(lonlat, to_lonlat(buffers, 3857)), 50.0, rtol=0.005)
+    geodesic = result_geometries(
+        run("buffer", {"features": deaths.collection, "distance": FIFTY_M, "method": "geodesic"})
+    )
+    assert shapely.equals_exact(buffers, geodesic, 0.0).all()
+
+    planar = run("buffer", {"features": deaths.collection, "distance": FIFTY_M, "method": "planar"})
+    planar_buffers = _check_point_buffers(deaths, planar, 3857)
+    for point, buf in zip(deaths.geometries, planar_buffers, strict=True):
         ring = shapely.get_coordinates(buf.exterior)
         np.testing.assert_allclose(
             np.hypot(ring[:, 0] - point.x, ring[:, 1] - point.y), 50.0, rtol=1e-9
         )
-    lonlat = deaths.lonlat()
-    radii = _ground_radii(lonlat, to_lonlat(buffers, 3857))
+    radii = _ground_radii(lonlat, to_lonlat(planar_buffers, 3857))
     expected = 50.0 * np.cos(np.radians(shapely.get_y(lonlat)))
     np.testing.assert_allclose(radii[:, 0], expected, rtol=0.005)
     np.testing.assert_allclose(radii[:, 1], expected, rtol=0.005)

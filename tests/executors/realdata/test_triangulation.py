@@ -163,30 +163,26 @@ def _near_duplicates(points: np.ndarray, tolerance: float) -> set[int]:
 
 
 def test_one_address_has_records_one_ulp_apart(deaths: Layer):
-    """The premise of the two expected failures below, checked on the file's WKB."""
+    """The premise of the two snapping tests below, checked on the file's WKB."""
     assert _near_duplicates(deaths.geometries, 1e-9) == set(ONE_ADDRESS)
     xs = shapely.get_x(deaths.geometries[ONE_ADDRESS])
     assert len(set(xs[1:].tolist())) == 1 and 0 < abs(xs[0] - xs[1]) < 1e-11
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="defect: voronoi merges only bit-identical points (np.unique), so records one ULP "
-    "apart get two arbitrary half cells instead of one shared cell",
-)
 def test_voronoi_gives_the_records_of_one_address_one_cell(deaths: Layer):
+    """Records one ULP apart are one site (snapped within 1e-9 of the extent diagonal): they
+    share one cell, which contains all four, instead of two arbitrary half cells."""
     cells = result_geometries(run("voronoi", {"features": deaths.collection}))
     first = cells[ONE_ADDRESS[0]]
     assert all(shapely.equals(first, cells[i]) for i in ONE_ADDRESS[1:])
+    assert shapely.covers(first, deaths.given[ONE_ADDRESS]).all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="defect: delaunay triangulates points one ULP apart as distinct vertices and "
-    "emits zero-area (~1e-11 m²) triangles",
-)
 def test_delaunay_of_the_deaths_has_no_degenerate_triangles(deaths: Layer):
+    """Vertices one ULP apart are one vertex: no zero-area (~1e-11 m²) triangles, and the
+    triangles are those of the 322 distinct addresses (Euler: 2n - 2 - hull corners)."""
     triangles = result_geometries(run("delaunay", {"features": deaths.collection}))
     assert shapely.area(triangles).min() > 1e-6
+    addresses = len(np.unique(shapely.get_coordinates(deaths.given), axis=0)) - 1
+    hull = shapely.MultiPoint(shapely.get_coordinates(deaths.given)).convex_hull
+    assert len(triangles) == 2 * addresses - 2 - (len(hull.exterior.coords) - 1)

@@ -1,0 +1,10 @@
+"""Install executors/postgis/sql/honua_dbscan_v2.sql (reversing reinstalls version 1)."""
+
+from django.db import migrations
+
+from executors.postgis.sqlfiles import install
+
+
+class Migration(migrations.Migration):
+    dependencies = [("executors", "0007_honua_buffer_v2")]
+    operations = [install("dbscan", 2, drops=[], previous=1)]
