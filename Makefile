@@ -2,7 +2,7 @@
 #
 #   make setup      system packages, .venv, local PostgreSQL/PostGIS, migrate, catalog, demo (idempotent)
 #   make run        setup, then gunicorn + one qcluster until Ctrl-C
-#   make test       setup, then pytest, lint-imports, manage.py check, ruff (all run; fails if any fails)
+#   make test       setup, then pytest, lint-imports, manage.py check, ruff, mypy (all run; fails if any fails)
 #   make bench      setup, then scripts/bench.py
 #   make stop-db    stop the project-local PostgreSQL (it keeps running after `make run` otherwise)
 #   make db-status  where the local cluster lives and whether it runs

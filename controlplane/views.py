@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views import View
 
 from controlplane.exceptions import NoSuchOutput
@@ -12,7 +12,7 @@ from controlplane.services.artifacts import artifact_link_valid, artifact_open
 
 
 class ArtifactDownloadView(View):
-    def get(self, request: HttpRequest, artifact_id: str) -> HttpResponse:
+    def get(self, request: HttpRequest, artifact_id: str) -> HttpResponseBase:
         if not artifact_link_valid(artifact_id, request.GET.get("expires", ""), request.GET.get("sig", "")):
             return JsonResponse({"error": "the link is invalid or has expired"}, status=404)
         try:

@@ -50,6 +50,10 @@ class DeadlineExceeded(ExecutorError):
     code = "timed-out"
 
 
+def _ignore_progress(percent: int, message: str | None = None) -> None:
+    """The default progress sink of a context built without one: reports are dropped."""
+
+
 @dataclass
 class ExecutionContext:
     """What an executor gets besides its inputs. Knows nothing about HTTP or tenants."""
@@ -60,7 +64,7 @@ class ExecutionContext:
     limits: Mapping[str, Any] = field(default_factory=dict)
     out_srid: int | None = None
     process_srid: int | None = None
-    progress: Callable[[int, str | None], None] = lambda percent, message=None: None
+    progress: Callable[[int, str | None], None] = _ignore_progress
     message: Callable[[str, str], None] = lambda level, text: None
     is_cancelled: Callable[[], bool] = lambda: False
     cancel_event: threading.Event = field(default_factory=threading.Event)

@@ -12,6 +12,7 @@ interpreted along its planar lon/lat direction (densified to 1 degree) rather th
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 import numpy as np
 import shapely
@@ -19,6 +20,9 @@ from pyproj import Geod
 
 from executors.localframes import Geodetic
 from executors.spatialref import crs_for
+
+# sin(latitude): an array of them, or the scalar 1.0 at the pole.
+_Sine = TypeVar("_Sine", np.ndarray, np.float64)
 
 _POLYGONAL = (3, 6)
 _COLLECTIONS = (4, 5, 6, 7)
@@ -118,7 +122,7 @@ def _authalic(phi: np.ndarray, e2: float) -> np.ndarray:
     return np.arcsin(np.clip(q / qp, -1.0, 1.0))
 
 
-def _q(s: np.ndarray, e: float, e2: float) -> np.ndarray:
+def _q(s: _Sine, e: float, e2: float) -> _Sine:
     return (1.0 - e2) * (s / (1.0 - e2 * s * s) - np.log((1.0 - e * s) / (1.0 + e * s)) / (2.0 * e))
 
 

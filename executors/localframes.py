@@ -52,7 +52,12 @@ class Geodetic:
     @classmethod
     def of(cls, crs: CRS) -> Geodetic:
         geo = crs if crs.is_geographic else crs.geodetic_crs
+        # Invariant: every caller passes a CRS from crs_for(), which only returns geographic or
+        # projected CRSs; a projected CRS always has a geodetic base, and a geodetic CRS (or
+        # datum ensemble) always has an ellipsoid.
+        assert geo is not None, f"{crs.name} has no geodetic CRS"
         ellipsoid = geo.ellipsoid
+        assert ellipsoid is not None, f"{geo.name} has no ellipsoid"
         return cls(
             a=float(ellipsoid.semi_major_metre),
             b=float(ellipsoid.semi_minor_metre),

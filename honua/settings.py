@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -107,7 +108,7 @@ MEDIA_ROOT = Path(env.str("HONUA_MEDIA_ROOT", default=str(DATA_DIR / "artifacts"
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HONUA_MAX_REQUEST_BYTES", default=50 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,

@@ -27,7 +27,8 @@ _LEASED = [RunStatus.RUNNING.value, RunStatus.CANCELLING.value]
 class ProcessRun(models.Model):
     """Every run, sync or async: the single source of truth for a job."""
 
-    Status = models.TextChoices("Status", [(s.name, s.value) for s in RunStatus])
+    # django-stubs does not model the functional API of Choices enums (typeddjango/django-stubs#729).
+    Status = models.TextChoices("Status", [(s.name, s.value) for s in RunStatus])  # type: ignore[call-overload]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, related_name="runs")

@@ -6,7 +6,7 @@ import hashlib
 import keyword
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 import yaml
@@ -50,8 +50,18 @@ class CatalogProblem:
         return f"{self.file}: {self.message}"
 
 
-def _is_identifier(name: Any) -> bool:
+def _is_identifier(name: Any) -> TypeGuard[str]:
     return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _param_type(value: Any) -> ParamType | None:
+    """The ParamType whose value is ``value``; None for any other value, string or not."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return ParamType(value)
+    except ValueError:
+        return None
 
 
 def _param_problems(where: str, doc: Any, seen: set[str]) -> list[str]:
@@ -65,9 +75,8 @@ def _param_problems(where: str, doc: Any, seen: set[str]) -> list[str]:
         problems.append(f"{where}: duplicate name {name!r}")
     else:
         seen.add(name)
-    try:
-        ptype = ParamType(doc.get("type"))
-    except ValueError:
+    ptype = _param_type(doc.get("type"))
+    if ptype is None:
         return [*problems, f"{where}: unknown type {doc.get('type')!r}"]
     for gt in doc.get("geometry_types", ()):
         if gt not in _GEOMETRY_TYPES:

@@ -8,6 +8,7 @@ Async runs are queued and picked up by django-q2 workers through ``run_execute``
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -197,9 +198,11 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         )
     defn = resolved.definition
     tier_order, tiers_skipped = schedule_tiers(resolved=resolved)
+    output_requests = {k: vars(v) for k, v in request.outputs.items()}
+    subscriber = request.subscriber.to_json() if request.subscriber else None
     stored_request = {
         "response": request.response,
-        "outputs": {k: vars(v) for k, v in request.outputs.items()},
+        "outputs": output_requests,
         "out_srid": request.out_srid,
         "process_srid": request.process_srid,
         "options": request.options,
@@ -225,7 +228,7 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         "feature_count": stats.features,
         "vertex_count": stats.vertices,
         "request": stored_request,
-        "subscriber": request.subscriber.to_json() if request.subscriber else None,
+        "subscriber": subscriber,
         "trace_parent": request.trace_parent or "",
         "cost_estimated": estimate_cost(resolved=resolved, stats=stats),
     }
@@ -233,17 +236,17 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         run_id="",
         tenant_id=tenant.pk,
         process_id=defn.process_id,
-        tier_order=fields["tier_order"],
+        tier_order=tier_order,
         handlers=resolved.handlers,
         inputs=inputs,
         limits=resolved.limits,
         output_types={o.name: o.type.value for o in resolved.spec.outputs},
-        output_requests=stored_request["outputs"],
+        output_requests=output_requests,
         out_srid=request.out_srid,
         process_srid=request.process_srid,
         trace_parent=request.trace_parent,
         feature_count=stats.features,
-        subscriber=fields["subscriber"],
+        subscriber=subscriber,
     )
     if mode is ExecutionMode.ASYNC:
         with transaction.atomic():
@@ -401,7 +404,7 @@ def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, Proc
                 )
                 keeper_cancel = getattr(executor, "cancel_callback", None)
                 if keeper_cancel is not None:
-                    keeper.on_cancel(run_id, lambda ctx=ctx, cb=keeper_cancel: cb(ctx))
+                    keeper.on_cancel(run_id, functools.partial(keeper_cancel, ctx))
                 try:
                     outputs = executor.execute(handler, plan.inputs, ctx)
                 except (TierUnavailable, CapacityRejected) as exc:

@@ -59,6 +59,15 @@ def _address_refusal(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str
     return None
 
 
+def _sockaddr_host(sockaddr: tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes]) -> str:
+    """The textual IP address of a ``getaddrinfo`` socket address."""
+    host = sockaddr[0]
+    # Invariant: IPv4 and IPv6 socket addresses start with the address as text; (int, bytes)
+    # only comes back for AF_INET6 from a CPython built without IPv6 support.
+    assert isinstance(host, str), f"unexpected socket address {sockaddr!r}"
+    return host
+
+
 def outbound_check(url: str) -> CheckedTarget:
     """Resolve and vet a URL; raise OutboundRefused with the reason."""
     parts = urlsplit(url)
@@ -75,7 +84,7 @@ def outbound_check(url: str) -> CheckedTarget:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror:
         raise OutboundRefused(f"the host {host!r} does not resolve") from None
-    addresses = sorted({info[4][0] for info in infos})
+    addresses = sorted({_sockaddr_host(info[4]) for info in infos})
     if host not in allowed:
         if host in _METADATA_HOSTS:
             raise OutboundRefused(f"the host {host!r} is a cloud metadata service")

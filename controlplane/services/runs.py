@@ -112,7 +112,10 @@ def run_claim(*, run_id: uuid.UUID | str, owner: str) -> dict[str, Any] | None:
     msg = orjson.dumps([_message(MessageType.INFO, "Executing...")]).decode()
     with connection.cursor() as cur:
         cur.execute(
-            _CLAIM_SQL, {"id": str(run_id), "owner": owner, "lease": _lease_delta(), "msg": msg}
+            _CLAIM_SQL,
+            # The lease is a timedelta (psycopg adapts it to an interval); django-stubs'
+            # SQL parameter types omit timedelta: a stub gap.
+            {"id": str(run_id), "owner": owner, "lease": _lease_delta(), "msg": msg},  # type: ignore[dict-item]
         )
         row = cur.fetchone()
     if row is None:
@@ -136,7 +139,11 @@ def run_renew_leases(*, owner: str, run_ids: list[str]) -> dict[str, str]:
     if not run_ids:
         return {}
     with connection.cursor() as cur:
-        cur.execute(_RENEW_SQL, {"ids": run_ids, "owner": owner, "lease": _lease_delta()})
+        cur.execute(
+            _RENEW_SQL,
+            # timedelta parameter: the same django-stubs gap as in run_claim.
+            {"ids": run_ids, "owner": owner, "lease": _lease_delta()},  # type: ignore[dict-item]
+        )
         return {str(r[0]): r[1] for r in cur.fetchall()}
 
 
@@ -407,7 +414,12 @@ def artifacts_delete(queryset: Any) -> int:
 
     items = list(queryset.values_list("store", "key"))
     queryset.delete()
-    transaction.on_commit(lambda: [artifact_store_delete(store=s, key=k) for s, k in items])
+
+    def delete_stored() -> None:
+        for store, key in items:
+            artifact_store_delete(store=store, key=key)
+
+    transaction.on_commit(delete_stored)
     return len(items)
 
 
