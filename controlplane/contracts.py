@@ -175,6 +175,31 @@ class ProcessSpec:
         return next((p for p in self.outputs if p.name == name), None)
 
 
+class GPExecutionType(enum.StrEnum):
+    SYNC = "esriExecutionTypeSynchronous"
+    ASYNC = "esriExecutionTypeAsynchronous"
+
+
+@dataclass(frozen=True)
+class GPServiceSpec:
+    """A GP service as the GPServer surface shows it: processes grouped under a folder,
+    with the execution type Esri clients follow (every task still accepts both modes)."""
+
+    folder: str  # "" for the root folder
+    name: str
+    description: str
+    execution_type: GPExecutionType
+    tasks: tuple[ProcessSpec, ...]
+    maximum_records: int = 1000
+
+    @property
+    def path(self) -> str:
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+    def task(self, name: str) -> ProcessSpec | None:
+        return next((t for t in self.tasks if t.id == name), None)
+
+
 @dataclass(frozen=True)
 class OutputRequest:
     """How the client wants one output: inline value or by reference, and a media type."""
