@@ -54,7 +54,7 @@ def test_conformance_lists_the_implemented_classes(api):
 
 
 def test_api_definition_is_valid_openapi_describing_every_operation(api, client):
-    validator = pytest.importorskip("openapi_spec_validator")
+    import openapi_spec_validator as validator
     response = client.get(API + "api")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.oai.openapi+json;version=3.0"
