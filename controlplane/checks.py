@@ -10,6 +10,13 @@ from django.core.checks import Error, register
 @register("honua")
 def catalog_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     from controlplane.services.catalog import load_catalog
+    from controlplane.services.gpservices import load_gpservices
 
-    _, problems = load_catalog()
-    return [Error(str(p), id="honua.E001", hint="Fix the YAML in controlplane/catalog/.") for p in problems]
+    docs, problems = load_catalog()
+    errors = [Error(str(p), id="honua.E001", hint="Fix the YAML in controlplane/catalog/.") for p in problems]
+    _, service_problems = load_gpservices(process_ids=set(docs))
+    errors.extend(
+        Error(str(p), id="honua.E002", hint="Fix the YAML in controlplane/catalog/gpservices/.")
+        for p in service_problems
+    )
+    return errors

@@ -89,6 +89,29 @@ class NoSuchOutput(HonuaError):
     title = "No such output"
 
 
+class NoSuchService(HonuaError):
+    code = "no-such-service"
+    status = 404
+    title = "No such service"
+
+
+class NoSuchUpload(HonuaError):
+    code = "no-such-upload"
+    status = 404
+    title = "No such upload"
+
+
+class UploadNotCommitted(InvalidRequest):
+    code = "upload-not-committed"
+    title = "The upload is not committed"
+
+
+class UnsupportedMediaType(HonuaError):
+    code = "unsupported-media-type"
+    status = 415
+    title = "File type not allowed"
+
+
 class ResultNotReady(HonuaError):
     code = "result-not-ready"
     status = 404

@@ -12,16 +12,29 @@ from django.utils import timezone
 
 from controlplane.contracts import (
     ExecutionResult,
+    GPServiceSpec,
     Principal,
     ProcessSpec,
     RunStatus,
     Surface,
 )
-from controlplane.exceptions import NoSuchJob, NoSuchOutput, ResultNotAvailable, ResultNotReady
+from controlplane.exceptions import (
+    NoSuchJob,
+    NoSuchOutput,
+    NoSuchService,
+    ResultNotAvailable,
+    ResultNotReady,
+)
 from controlplane.models import Artifact, ProcessRun
 from controlplane.services.artifacts import artifact_open, output_decode
 from controlplane.services.execution import _result_from_run
-from controlplane.services.policy import process_resolve, processes_resolve, tenant_get
+from controlplane.services.gpservices import GPServiceRow, gpservice_rows
+from controlplane.services.policy import (
+    policy_cached,
+    process_resolve,
+    processes_resolve,
+    tenant_get,
+)
 
 _LIST_FIELDS = (
     "id", "tenant_id", "process_id", "status", "mode", "surface", "progress", "progress_message",
@@ -36,6 +49,62 @@ def process_get(*, principal: Principal, process_id: str) -> ProcessSpec:
 
 def processes_for_principal(*, principal: Principal) -> list[ProcessSpec]:
     return [r.spec for r in processes_resolve(principal=principal)]
+
+
+# --- GP services ----------------------------------------------------------------------------
+
+
+def _gp_specs(principal: Principal) -> tuple[GPServiceSpec, ...]:
+    """Every enabled service with the tasks this principal may run, in position order;
+    services left with no task are hidden. Cached like the policy lookups it is built from
+    (they depend on the tenant, and on nothing else of the principal yet)."""
+
+    def load() -> tuple[GPServiceSpec, ...]:
+        runnable = {r.spec.id: r.spec for r in processes_resolve(principal=principal)}
+        rows: list[GPServiceRow] = policy_cached(("gpservices",), gpservice_rows)
+        out = []
+        for row in rows:
+            tasks = tuple(runnable[pid] for pid in row.task_ids if pid in runnable)
+            if tasks:
+                out.append(
+                    GPServiceSpec(
+                        folder=row.folder,
+                        name=row.name,
+                        description=row.description,
+                        execution_type=row.execution_type,
+                        tasks=tasks,
+                        maximum_records=row.maximum_records,
+                    )
+                )
+        return tuple(out)
+
+    return policy_cached(("gpservices", principal.tenant, ",".join(principal.roles)), load)
+
+
+def gp_folders(*, principal: Principal) -> list[str]:
+    """Folders (not the root) holding at least one service this principal can see."""
+    folders = {s.folder for s in _gp_specs(principal) if s.folder}
+    return sorted(folders, key=str.lower)
+
+
+def gp_services(*, principal: Principal, folder: str) -> list[GPServiceSpec]:
+    """The visible services directly in ``folder`` ("" for the root), by name.
+    Folder names match without regard to case, as Esri's URLs do."""
+    wanted = folder.lower()
+    return [s for s in _gp_specs(principal) if s.folder.lower() == wanted]
+
+
+def gp_service_get(*, principal: Principal, folder: str, name: str) -> GPServiceSpec:
+    """One visible service; NoSuchService when absent, disabled or without runnable tasks."""
+    wanted = (folder.lower(), name.lower())
+    for spec in _gp_specs(principal):
+        if (spec.folder.lower(), spec.name.lower()) == wanted:
+            return spec
+    path = f"{folder}/{name}" if folder else name
+    raise NoSuchService(f"no GP service {path!r}")
+
+
+# --- runs ------------------------------------------------------------------------------------
 
 
 def _runs(principal: Principal) -> QuerySet[ProcessRun]:

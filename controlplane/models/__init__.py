@@ -2,7 +2,20 @@
 
 from controlplane.models.audit import AuditEvent
 from controlplane.models.catalog import ProcessDefinition
+from controlplane.models.gpservices import GPService, GPServiceTask
 from controlplane.models.runs import Artifact, ProcessRun
 from controlplane.models.tenancy import Tenant, TenantPolicyOverride
+from controlplane.models.uploads import UploadItem, UploadPart
 
-__all__ = ["Artifact", "AuditEvent", "ProcessDefinition", "ProcessRun", "Tenant", "TenantPolicyOverride"]
+__all__ = [
+    "Artifact",
+    "AuditEvent",
+    "GPService",
+    "GPServiceTask",
+    "ProcessDefinition",
+    "ProcessRun",
+    "Tenant",
+    "TenantPolicyOverride",
+    "UploadItem",
+    "UploadPart",
+]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -20,6 +21,7 @@ from controlplane.models import ProcessDefinition, Tenant, TenantPolicyOverride
 from controlplane.services.catalog import spec_from_definition
 
 CACHE_SECONDS = 2.0
+T = TypeVar("T")
 _cache: dict[tuple[str, ...], tuple[float, Any]] = {}
 _cache_lock = threading.Lock()
 
@@ -33,6 +35,12 @@ def _cached(key: tuple[str, ...], load: Any) -> Any:
     with _cache_lock:
         _cache[key] = (now, value)
     return value
+
+
+def policy_cached(key: tuple[str, ...], load: Callable[[], T]) -> T:
+    """``load()`` cached like the policy lookups (other control-plane reads that must follow
+    operators' changes within seconds); ``policy_cache_clear`` clears it too."""
+    return cast(T, _cached(key, load))
 
 
 def policy_cache_clear() -> None:
