@@ -13,7 +13,12 @@ from its wire format and what executors return):
   types for adapters that need them (Esri).
 - bbox: ``{"bbox": [minx, miny, maxx, maxy], "srid": <int>}``.
 - spatial_reference: ``{"srid": <int>}`` (or ``{"wkt": "..."}``).
-- file / raster: ``{"href": "...", "media_type": "..."}`` or ``{"artifact": "<id>"}``.
+- file / raster: ``{"href": "...", "media_type": "..."}``, inline bytes ``{"value": "<base64>",
+  "media_type": "...", "encoding": "base64"}``, or an uploaded item ``{"upload": "<item id>"}``
+  (what an adapter makes of GPServer ``{"itemID": ...}``). ``run_submit`` checks the upload
+  is the tenant's and committed, and stores it on the run as ``{"artifact": "<artifact id>",
+  "media_type", "size", "name", "upload": "<item id>"}``; executors receive the bytes, as
+  ``{"value": "<base64>", "media_type", "encoding": "base64", "name"}``.
 - multi: a list of values of the item type.
 """
 

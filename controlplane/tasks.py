@@ -26,3 +26,10 @@ def run_notify(run_id: str, event: str) -> int:
     from controlplane.services.notifications import run_notify as _notify
 
     return len(_notify(run_id=run_id, event=event))
+
+
+def uploads_expire() -> int:
+    """Periodic: remove uploads past their expiry, with their bytes."""
+    from controlplane.services.uploads import uploads_expire as _expire
+
+    return _expire()

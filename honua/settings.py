@@ -159,6 +159,12 @@ HONUA = {
     # (operators' own services; tests' loopback receivers).
     "OUTBOUND_ALLOW_HOSTS": env.list("HONUA_OUTBOUND_ALLOW_HOSTS", default=[]),
     "DEFAULT_TENANT": env.str("HONUA_DEFAULT_TENANT", default="demo"),
+    # GPServer uploads: the largest file (one-shot, or all parts together), how long an
+    # upload is kept, and the file types accepted (sniffed from the content; empty: the
+    # built-in list, see controlplane/services/mediatypes.py).
+    "UPLOAD_MAX_BYTES": env.int("HONUA_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024),
+    "UPLOAD_TTL_HOURS": env.float("HONUA_UPLOAD_TTL_HOURS", default=24.0),
+    "UPLOAD_MEDIA_TYPES": env.list("HONUA_UPLOAD_MEDIA_TYPES", default=[]),
 }
 
 LOGGING = {

@@ -41,6 +41,7 @@ from controlplane.services import runs as run_services
 from controlplane.services.artifacts import artifact_create, output_encode
 from controlplane.services.leases import keeper, worker_identity
 from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_get
+from controlplane.services.uploads import file_inputs_load, upload_inputs_resolve
 from controlplane.services.validation import InputStats, inputs_validate
 from executors.base import (
     Cancelled,
@@ -186,6 +187,9 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
     resolved = process_resolve(principal=request.principal, process_id=request.process_id)
     tenant = tenant_get(request.principal.tenant)
     inputs, stats = inputs_validate(resolved.spec, request.inputs)
+    inputs = upload_inputs_resolve(
+        principal=request.principal, spec=resolved.spec, inputs=inputs, limits=resolved.limits
+    )
     admission_check(resolved=resolved, stats=stats, request_bytes=request.request_bytes)
     mode = schedule_mode(resolved=resolved, requested=request.mode)
     unknown_outputs = set(request.outputs) - {o.name for o in resolved.spec.outputs}
@@ -406,7 +410,10 @@ def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, Proc
                 if keeper_cancel is not None:
                     keeper.on_cancel(run_id, functools.partial(keeper_cancel, ctx))
                 try:
-                    outputs = executor.execute(handler, plan.inputs, ctx)
+                    inputs = file_inputs_load(
+                        tenant_id=plan.tenant_id, process_id=plan.process_id, inputs=plan.inputs
+                    )
+                    outputs = executor.execute(handler, inputs, ctx)
                 except (TierUnavailable, CapacityRejected) as exc:
                     reason = exc.message
                     run_services.run_record_tier(run_id=run_id, tier=tier, outcome="fallback", reason=reason)

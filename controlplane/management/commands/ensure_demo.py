@@ -14,6 +14,7 @@ from controlplane.models import Tenant
 SCHEDULES = [
     ("honua: requeue runs of lost workers", "controlplane.tasks.runs_reap", 1),
     ("honua: expire results", "controlplane.tasks.results_expire", 10),
+    ("honua: expire uploads", "controlplane.tasks.uploads_expire", 30),
 ]
 
 

@@ -1,0 +1,420 @@
+"""Uploaded items (GPServer ``uploads``): one-shot or multi-part, stored as artifacts.
+
+A client uploads a file once (``upload_create``) or registers an item, sends it in parts
+and commits them (``upload_register`` / ``upload_part`` / ``upload_commit``). Then it
+passes ``{"itemID": ...}`` as a file input; adapters turn that into the internal
+``{"upload": "<item id>"}`` and ``run_submit`` resolves it (``upload_inputs_resolve``) to
+the upload's artifact. Every query is scoped to the principal's tenant, and the type of a
+file is told by its content, never by its name.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from controlplane.contracts import ParamType, Principal, ProcessSpec
+from controlplane.exceptions import (
+    InvalidParameterValue,
+    InvalidRequest,
+    NoSuchUpload,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    UploadNotCommitted,
+)
+from controlplane.models import Artifact, ProcessDefinition, UploadItem, UploadPart
+from controlplane.services.artifacts import artifact_create, artifact_open
+from controlplane.services.audit import audit_record
+from controlplane.services.mediatypes import EXTENSIONS, OCTETS, REFUSED, media_type_sniff
+from controlplane.services.policy import policy_cached, tenant_get
+from controlplane.services.runs import artifacts_delete
+from executors.base import InvalidInput
+
+MAX_PARTS = 10_000
+_FILE_TYPES = (ParamType.FILE.value, ParamType.RASTER.value)
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+
+def _max_bytes() -> int:
+    return int(settings.HONUA.get("UPLOAD_MAX_BYTES", 100 * 1024 * 1024))
+
+
+def _allowed_media_types() -> set[str]:
+    configured = settings.HONUA.get("UPLOAD_MEDIA_TYPES") or list(EXTENSIONS)
+    return {m.strip().lower() for m in configured if m.strip()} - REFUSED
+
+
+def _ttl() -> timedelta:
+    return timedelta(hours=float(settings.HONUA.get("UPLOAD_TTL_HOURS", 24.0)))
+
+
+def uploads_info() -> dict[str, Any]:
+    """The limits clients are told: Esri's ``maxUploadFileSize`` is in MB (rounded down)."""
+    allowed = _allowed_media_types()
+    extensions = sorted({ext for media in allowed for ext in EXTENSIONS.get(media, ())})
+    return {
+        "maxUploadFileSize": max(1, _max_bytes() // (1024 * 1024)),
+        "maxUploadFileSizeBytes": _max_bytes(),
+        "allowedUploadFileTypes": extensions,
+        "allowedMediaTypes": sorted(allowed),
+    }
+
+
+def _check_size(size: int, what: str) -> None:
+    limit = _max_bytes()
+    if size > limit:
+        raise PayloadTooLarge(f"{what} is {size} bytes; uploads may be at most {limit} bytes")
+
+
+def _check_type(data: bytes, name: str) -> str:
+    media = media_type_sniff(data)
+    allowed = _allowed_media_types()
+    if media not in allowed:
+        kinds = ", ".join(sorted({e for m in allowed for e in EXTENSIONS.get(m, ())})) or "none"
+        raise UnsupportedMediaType(
+            f"{name!r} is {media} by its content, which is not accepted; accepted file types: {kinds}"
+        )
+    return media
+
+
+def _clean_name(name: str) -> str:
+    """The file name a client gave, without any directory part (browsers send paths)."""
+    base = re.split(r"[\\/]", name.strip())[-1].strip()
+    if not base:
+        raise InvalidParameterValue("an upload needs a file name (itemName)")
+    return base[:255]
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def _item_id(item_id: str) -> str:
+    """Item ids as clients may spell them (Esri prints ``i`` + a dashed GUID)."""
+    return str(item_id).strip().lower().replace("-", "").replace("{", "").replace("}", "")
+
+
+def upload_get(*, principal: Principal, item_id: str) -> UploadItem:
+    """One upload of the principal's tenant; NoSuchUpload when absent, expired or another's."""
+    item = (
+        UploadItem.objects.filter(
+            id=_item_id(item_id), tenant_id=tenant_get(principal.tenant).pk, expires_at__gt=timezone.now()
+        )
+        .select_related("artifact")
+        .first()
+    )
+    if item is None:
+        raise NoSuchUpload(f"no uploaded item {item_id}")
+    return item
+
+
+def upload_bytes(*, principal: Principal, item_id: str) -> bytes:
+    """The committed bytes of an upload."""
+    item = upload_get(principal=principal, item_id=item_id)
+    if not item.committed or item.artifact is None:
+        raise UploadNotCommitted(f"item {item.id} is registered but not committed")
+    return artifact_open(item.artifact).read_bytes()
+
+
+def upload_part_numbers(*, principal: Principal, item_id: str) -> list[int]:
+    """The part numbers received so far for a registered item."""
+    item = upload_get(principal=principal, item_id=item_id)
+    return list(item.parts.order_by("part_number").values_list("part_number", flat=True))
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+def _snapshot(item: UploadItem) -> dict[str, Any]:
+    return {
+        "item_name": item.item_name,
+        "committed": item.committed,
+        "size": item.size,
+        "media_type": item.media_type,
+        "sha256": item.sha256,
+    }
+
+
+def _store(item: UploadItem, data: bytes, media: str) -> None:
+    """Keep ``data`` as the item's artifact (expiring with the item) and commit the item."""
+    artifact = artifact_create(
+        tenant_id=item.tenant_id, run_id=None, name=item.item_name, data=data, media_type=media
+    )
+    Artifact.objects.filter(pk=artifact.pk).update(expires_at=item.expires_at)
+    item.artifact = artifact
+    item.committed = True
+    item.size = artifact.size
+    item.media_type = media
+    item.sha256 = artifact.sha256
+
+
+def upload_create(*, principal: Principal, name: str, data: bytes, description: str = "") -> UploadItem:
+    """A one-shot upload, committed at once."""
+    item_name = _clean_name(name)
+    _check_size(len(data), repr(item_name))
+    media = _check_type(data, item_name)
+    tenant = tenant_get(principal.tenant)
+    with transaction.atomic():
+        item = UploadItem(
+            tenant_id=tenant.pk,
+            user_id=principal.user_id,
+            principal=principal.username,
+            item_name=item_name,
+            description=description or "",
+            expires_at=timezone.now() + _ttl(),
+        )
+        _store(item, data, media)
+        item.save(force_insert=True)
+        audit_record(
+            action="upload.create", object_type="upload", object_id=item.id, actor=principal.username,
+            tenant_id=tenant.pk, after=_snapshot(item),
+        )
+    return item
+
+
+def upload_register(*, principal: Principal, name: str, description: str = "") -> UploadItem:
+    """An item to be sent in parts (not committed yet)."""
+    tenant = tenant_get(principal.tenant)
+    with transaction.atomic():
+        item = UploadItem.objects.create(
+            tenant_id=tenant.pk,
+            user_id=principal.user_id,
+            principal=principal.username,
+            item_name=_clean_name(name),
+            description=description or "",
+            expires_at=timezone.now() + _ttl(),
+        )
+        audit_record(
+            action="upload.register", object_type="upload", object_id=item.id, actor=principal.username,
+            tenant_id=tenant.pk, after=_snapshot(item),
+        )
+    return item
+
+
+def _locked(principal: Principal, item_id: str) -> UploadItem:
+    item = (
+        UploadItem.objects.select_for_update()
+        .filter(id=upload_get(principal=principal, item_id=item_id).id)
+        .first()
+    )
+    if item is None:
+        raise NoSuchUpload(f"no uploaded item {item_id}")
+    return item
+
+
+def upload_part(*, principal: Principal, item_id: str, part_number: int, data: bytes) -> UploadItem:
+    """Store one part of a registered item; sending a part number again replaces it."""
+    if isinstance(part_number, bool) or not isinstance(part_number, int) or not 1 <= part_number <= MAX_PARTS:
+        raise InvalidParameterValue(f"partNumber must be a whole number from 1 to {MAX_PARTS}")
+    with transaction.atomic():
+        item = _locked(principal, item_id)
+        if item.committed:
+            raise InvalidRequest(f"item {item.id} is already committed; register a new item")
+        others = item.parts.exclude(part_number=part_number)
+        stored = sum(others.values_list("size", flat=True))
+        _check_size(stored + len(data), f"item {item.id} with part {part_number}")
+        replaced = item.parts.filter(part_number=part_number).values("artifact_id")
+        artifacts_delete(Artifact.objects.filter(pk__in=replaced))
+        artifact = artifact_create(
+            tenant_id=item.tenant_id, run_id=None, name=f"{item.item_name}.part{part_number}",
+            data=data, media_type=OCTETS,
+        )
+        Artifact.objects.filter(pk=artifact.pk).update(expires_at=item.expires_at)
+        UploadPart.objects.create(upload=item, part_number=part_number, artifact=artifact, size=len(data))
+    return item
+
+
+def _checksum_ok(data: bytes, checksum: str) -> bool:
+    """``checksum``: hex MD5 (what Esri documents) or hex SHA-256 of the whole file."""
+    given = checksum.strip().lower()
+    if re.fullmatch(r"[0-9a-f]{32}", given):
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+    elif re.fullmatch(r"[0-9a-f]{64}", given):
+        digest = hashlib.sha256(data).hexdigest()
+    else:
+        raise InvalidParameterValue("checksum must be the hex MD5 or SHA-256 of the whole file")
+    return hmac.compare_digest(digest, given)
+
+
+def upload_commit(
+    *, principal: Principal, item_id: str, parts: list[int] | None = None, checksum: str | None = None
+) -> UploadItem:
+    """Join the parts (``parts`` in that order; None: every part by number), check the
+    checksum when given, and commit the item. The parts stay when the checksum is wrong."""
+    with transaction.atomic():
+        item = _locked(principal, item_id)
+        if item.committed:
+            raise InvalidRequest(f"item {item.id} is already committed")
+        stored = {p.part_number: p for p in item.parts.select_related("artifact")}
+        if not stored:
+            raise InvalidRequest(f"item {item.id} has no parts to commit")
+        order = sorted(stored) if parts is None else list(parts)
+        if not order:
+            raise InvalidParameterValue("parts must list at least one part number")
+        if len(set(order)) != len(order):
+            raise InvalidParameterValue("parts lists a part number twice")
+        missing = [n for n in order if n not in stored]
+        if missing:
+            raise InvalidParameterValue(
+                f"item {item.id} has no part {missing[0]}; received parts: " + ", ".join(map(str, sorted(stored)))
+            )
+        _check_size(sum(stored[n].size for n in order), f"item {item.id}")
+        data = b"".join(artifact_open(stored[n].artifact).read_bytes() for n in order)
+        if checksum and not _checksum_ok(data, checksum):
+            raise InvalidParameterValue(f"checksum mismatch for item {item.id}: the parts were kept, commit again")
+        media = _check_type(data, item.item_name)
+        part_artifacts = [p.artifact_id for p in stored.values()]
+        _store(item, data, media)
+        item.save(update_fields=["artifact", "committed", "size", "media_type", "sha256"])
+        # Deleting the part artifacts cascades to the part rows.
+        artifacts_delete(Artifact.objects.filter(pk__in=part_artifacts))
+        audit_record(
+            action="upload.commit", object_type="upload", object_id=item.id, actor=principal.username,
+            tenant_id=item.tenant_id, after=_snapshot(item),
+        )
+    return item
+
+
+def upload_delete(*, principal: Principal, item_id: str) -> None:
+    """Remove an upload, its parts and their stored bytes."""
+    with transaction.atomic():
+        item = _locked(principal, item_id)
+        before = _snapshot(item)
+        artifact_ids = [*item.parts.values_list("artifact_id", flat=True)]
+        if item.artifact_id:
+            artifact_ids.append(item.artifact_id)
+        item_pk = item.pk
+        item.delete()
+        artifacts_delete(Artifact.objects.filter(pk__in=artifact_ids))
+        audit_record(
+            action="upload.delete", object_type="upload", object_id=item_pk, actor=principal.username,
+            tenant_id=item.tenant_id, before=before,
+        )
+
+
+def uploads_expire(*, limit: int = 500) -> int:
+    """Periodic: remove uploads past their expiry, with their bytes."""
+    with transaction.atomic():
+        items = list(
+            UploadItem.objects.select_for_update(skip_locked=True)
+            .filter(expires_at__lte=timezone.now())
+            .values_list("id", "artifact_id")[:limit]
+        )
+        if not items:
+            return 0
+        ids = [i for i, _ in items]
+        artifact_ids = [a for _, a in items if a]
+        artifact_ids += UploadPart.objects.filter(upload_id__in=ids).values_list("artifact_id", flat=True)
+        UploadItem.objects.filter(id__in=ids).delete()
+        artifacts_delete(Artifact.objects.filter(pk__in=artifact_ids))
+    return len(items)
+
+
+# --- file inputs -----------------------------------------------------------------------------
+
+
+def _holds(value: Any, key: str) -> bool:
+    """A file value (or a list of them) with ``key``: a reference to resolve."""
+    if isinstance(value, list):
+        return any(isinstance(v, dict) and key in v for v in value)
+    return isinstance(value, dict) and key in value
+
+
+def _file_params(spec: ProcessSpec) -> dict[str, Any]:
+    return {p.name: p for p in spec.inputs if p.type.value in _FILE_TYPES}
+
+
+def upload_inputs_resolve(
+    *, principal: Principal, spec: ProcessSpec, inputs: dict[str, Any], limits: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Validated inputs with each file value ``{"upload": "<item id>"}`` replaced by
+    ``{"artifact": "<id>", "media_type", "size", "name", "upload"}`` once the upload is
+    known to be the tenant's and committed (NoSuchUpload otherwise). Uploaded bytes count
+    towards the process's ``max_bytes``."""
+    params = _file_params(spec)
+    if not any(_holds(inputs.get(name), "upload") for name in params):
+        return inputs
+    out = dict(inputs)
+    total = 0
+    for name, param in params.items():
+        value = inputs.get(name)
+        values = value if isinstance(value, list) else [value]
+        resolved = []
+        for v in values:
+            if isinstance(v, dict) and "upload" in v:
+                item = upload_get(principal=principal, item_id=str(v["upload"]))
+                if not item.committed or item.artifact_id is None:
+                    raise UploadNotCommitted(f"input {name!r}: item {item.id} is not committed")
+                accepted = [m.split(";")[0].strip() for m in param.media_types]
+                if accepted and OCTETS not in accepted and item.media_type not in accepted:
+                    raise InvalidParameterValue(
+                        f"input {name!r}: item {item.id} is {item.media_type}; expected " + ", ".join(accepted)
+                    )
+                total += item.size
+                v = {
+                    "artifact": str(item.artifact_id),
+                    "media_type": item.media_type,
+                    "size": item.size,
+                    "name": item.item_name,
+                    "upload": item.id,
+                }
+            resolved.append(v)
+        out[name] = resolved if isinstance(value, list) else resolved[0]
+    max_bytes = (limits or {}).get("max_bytes")
+    if max_bytes and total > max_bytes:
+        raise PayloadTooLarge(f"the uploaded files are {total} bytes; {spec.id!r} accepts at most {max_bytes}")
+    return out
+
+
+def _stored_file_types(process_id: str) -> frozenset[str]:
+    def load() -> frozenset[str]:
+        spec = (
+            ProcessDefinition.objects.filter(process_id=process_id, is_current=True)
+            .values_list("spec", flat=True)
+            .first()
+        ) or {}
+        return frozenset(p["name"] for p in spec.get("inputs", ()) if p.get("type") in _FILE_TYPES)
+
+    return policy_cached(("file-inputs", process_id), load)
+
+
+def file_inputs_load(*, tenant_id: int, process_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Inputs as executors get them: file inputs stored as artifact references become their
+    bytes, ``{"value": <base64>, "media_type", "encoding": "base64", "name"}``. Only file
+    and raster inputs of the process, only the run's own tenant's artifacts. Raises the
+    executors' InvalidInput (the run fails) when the bytes are gone."""
+    candidates = [k for k, v in inputs.items() if _holds(v, "artifact")]
+    if not candidates:
+        return inputs
+    names = _stored_file_types(process_id)
+    out = dict(inputs)
+    for name in candidates:
+        if name not in names:
+            continue
+        value = inputs[name]
+        values = value if isinstance(value, list) else [value]
+        loaded = []
+        for v in values:
+            if isinstance(v, dict) and "artifact" in v:
+                art = Artifact.objects.filter(id=v["artifact"], tenant_id=tenant_id).first()
+                path = artifact_open(art) if art is not None else None
+                if art is None or path is None or not path.exists():
+                    raise InvalidInput(f"input {name!r}: the uploaded file is no longer stored")
+                v = {
+                    "value": base64.b64encode(path.read_bytes()).decode(),
+                    "media_type": v.get("media_type") or art.media_type,
+                    "encoding": "base64",
+                    "name": v.get("name") or art.name,
+                }
+            loaded.append(v)
+        out[name] = loaded if isinstance(value, list) else loaded[0]
+    return out
