@@ -18,7 +18,9 @@ from its wire format and what executors return):
   (what an adapter makes of GPServer ``{"itemID": ...}``). ``run_submit`` checks the upload
   is the tenant's and committed, and stores it on the run as ``{"artifact": "<artifact id>",
   "media_type", "size", "name", "upload": "<item id>"}``; executors receive the bytes, as
-  ``{"value": "<base64>", "media_type", "encoding": "base64", "name"}``.
+  ``{"value": "<base64>", "media_type", "encoding": "base64", "name"}``. A geometry or
+  feature_collection input may also be ``{"upload": "<item id>"}`` of an uploaded GeoJSON
+  file: ``run_submit`` replaces it with the file's content before validation.
 - multi: a list of values of the item type.
 """
 

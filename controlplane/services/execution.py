@@ -186,10 +186,10 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
     """Admit, schedule, record and start (inline or queued) one run."""
     resolved = process_resolve(principal=request.principal, process_id=request.process_id)
     tenant = tenant_get(request.principal.tenant)
-    inputs, stats = inputs_validate(resolved.spec, request.inputs)
-    inputs = upload_inputs_resolve(
-        principal=request.principal, spec=resolved.spec, inputs=inputs, limits=resolved.limits
+    given = upload_inputs_resolve(
+        principal=request.principal, spec=resolved.spec, inputs=request.inputs, limits=resolved.limits
     )
+    inputs, stats = inputs_validate(resolved.spec, given)
     admission_check(resolved=resolved, stats=stats, request_bytes=request.request_bytes)
     mode = schedule_mode(resolved=resolved, requested=request.mode)
     unknown_outputs = set(request.outputs) - {o.name for o in resolved.spec.outputs}

@@ -17,11 +17,12 @@ import re
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from controlplane.contracts import ParamType, Principal, ProcessSpec
+from controlplane.contracts import ParamSpec, ParamType, Principal, ProcessSpec
 from controlplane.exceptions import (
     InvalidParameterValue,
     InvalidRequest,
@@ -40,6 +41,7 @@ from executors.base import InvalidInput
 
 MAX_PARTS = 10_000
 _FILE_TYPES = (ParamType.FILE.value, ParamType.RASTER.value)
+_FEATURE_TYPES = (ParamType.FEATURE_COLLECTION.value, ParamType.GEOMETRY.value)
 
 
 # --- limits ----------------------------------------------------------------------------------
@@ -329,18 +331,60 @@ def _holds(value: Any, key: str) -> bool:
     return isinstance(value, dict) and key in value
 
 
-def _file_params(spec: ProcessSpec) -> dict[str, Any]:
-    return {p.name: p for p in spec.inputs if p.type.value in _FILE_TYPES}
+def _upload_params(spec: ProcessSpec) -> dict[str, ParamSpec]:
+    return {p.name: p for p in spec.inputs if p.type.value in _FILE_TYPES + _FEATURE_TYPES}
+
+
+def _geojson_srid(crs: Any, where: str) -> int:
+    """The EPSG code of a GeoJSON (2008) ``crs`` member; EPSG:4326 without one."""
+    if crs is None:
+        return 4326
+    name = (crs.get("properties") or {}).get("name") if isinstance(crs, dict) else crs
+    text = str(name or "")
+    if re.search(r"CRS:?84$", text, re.I):
+        return 4326
+    found = re.search(r"EPSG:{1,2}(?:[\d.]*:)?(\d+)$", text, re.I)
+    if not found:
+        raise InvalidParameterValue(f"{where}: unknown crs {text!r} in the uploaded GeoJSON")
+    return int(found.group(1))
+
+
+def _features_from(param: ParamSpec, item: UploadItem, data: bytes) -> dict[str, Any]:
+    """An uploaded GeoJSON file as the internal geometry or feature collection."""
+    where = f"input {param.name!r}"
+    if item.media_type != "application/geo+json":
+        raise InvalidParameterValue(
+            f"{where}: item {item.id} is {item.media_type}; a feature input takes an uploaded GeoJSON file"
+        )
+    doc = orjson.loads(data)
+    srid = _geojson_srid(doc.get("crs"), where)
+    doc = {k: v for k, v in doc.items() if k != "crs"}
+    if param.type is ParamType.GEOMETRY:
+        if doc.get("type") == "FeatureCollection":
+            features = doc.get("features") or []
+            if len(features) != 1:
+                raise InvalidParameterValue(f"{where} takes one geometry; item {item.id} has {len(features)}")
+            doc = features[0]
+        if doc.get("type") == "Feature":
+            doc = dict(doc.get("geometry") or {})
+        return {**doc, "srid": srid}
+    if doc.get("type") == "Feature":
+        doc = {"type": "FeatureCollection", "features": [doc]}
+    elif doc.get("type") != "FeatureCollection":
+        doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": doc, "properties": {}}]}
+    return {**doc, "srid": srid}
 
 
 def upload_inputs_resolve(
     *, principal: Principal, spec: ProcessSpec, inputs: dict[str, Any], limits: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Validated inputs with each file value ``{"upload": "<item id>"}`` replaced by
-    ``{"artifact": "<id>", "media_type", "size", "name", "upload"}`` once the upload is
-    known to be the tenant's and committed (NoSuchUpload otherwise). Uploaded bytes count
-    towards the process's ``max_bytes``."""
-    params = _file_params(spec)
+    """Inputs with each ``{"upload": "<item id>"}`` resolved, once the upload is known to
+    be the tenant's (NoSuchUpload otherwise) and committed. A file or raster input becomes
+    ``{"artifact": "<id>", "media_type", "size", "name", "upload"}`` (executors get the
+    bytes, see ``file_inputs_load``); a feature collection or geometry input becomes the
+    uploaded GeoJSON itself, so validation and admission see its features. Uploaded bytes
+    count towards the process's ``max_bytes``."""
+    params = _upload_params(spec)
     if not any(_holds(inputs.get(name), "upload") for name in params):
         return inputs
     out = dict(inputs)
@@ -352,21 +396,24 @@ def upload_inputs_resolve(
         for v in values:
             if isinstance(v, dict) and "upload" in v:
                 item = upload_get(principal=principal, item_id=str(v["upload"]))
-                if not item.committed or item.artifact_id is None:
+                if not item.committed or item.artifact is None:
                     raise UploadNotCommitted(f"input {name!r}: item {item.id} is not committed")
-                accepted = [m.split(";")[0].strip() for m in param.media_types]
-                if accepted and OCTETS not in accepted and item.media_type not in accepted:
-                    raise InvalidParameterValue(
-                        f"input {name!r}: item {item.id} is {item.media_type}; expected " + ", ".join(accepted)
-                    )
                 total += item.size
-                v = {
-                    "artifact": str(item.artifact_id),
-                    "media_type": item.media_type,
-                    "size": item.size,
-                    "name": item.item_name,
-                    "upload": item.id,
-                }
+                if param.type.value in _FEATURE_TYPES:
+                    v = _features_from(param, item, artifact_open(item.artifact).read_bytes())
+                else:
+                    accepted = [m.split(";")[0].strip() for m in param.media_types]
+                    if accepted and OCTETS not in accepted and item.media_type not in accepted:
+                        raise InvalidParameterValue(
+                            f"input {name!r}: item {item.id} is {item.media_type}; expected " + ", ".join(accepted)
+                        )
+                    v = {
+                        "artifact": str(item.artifact_id),
+                        "media_type": item.media_type,
+                        "size": item.size,
+                        "name": item.item_name,
+                        "upload": item.id,
+                    }
             resolved.append(v)
         out[name] = resolved if isinstance(value, list) else resolved[0]
     max_bytes = (limits or {}).get("max_bytes")

@@ -268,3 +268,27 @@ def test_uploads_must_be_committed_and_count_towards_the_process_limit(principal
     with pytest.raises(PayloadTooLarge):
         run_submit(_echo(principal, item.id))
     assert not ProcessRun.objects.filter(process_id="echo", surface="gpserver").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uploaded_geojson_is_a_feature_input(principal):
+    square = {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]]}
+    doc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}},
+           "features": [{"type": "Feature", "properties": {"n": 1}, "geometry": square}]}
+    item = svc.upload_create(principal=principal, name="square.json", data=orjson.dumps(doc))
+    request = ExecutionRequest(
+        process_id="centroid", inputs={"features": {"upload": item.id}}, principal=principal,
+        surface=Surface.GPSERVER,
+    )
+    result = run_submit(request)
+    assert result.status is RunStatus.SUCCEEDED, result.error
+    out = result.outputs["result"]
+    assert out["srid"] == 3857 and out["features"][0]["geometry"]["coordinates"][:2] == [1.0, 1.0]
+    run = ProcessRun.objects.get(id=result.run_id)
+    assert run.feature_count == 1 and run.inputs["features"]["srid"] == 3857  # admitted as features
+    csv_item = svc.upload_create(principal=principal, name="t.csv", data=CSV)
+    with pytest.raises(InvalidParameterValue, match="GeoJSON"):
+        run_submit(ExecutionRequest(
+            process_id="centroid", inputs={"features": {"upload": csv_item.id}}, principal=principal,
+            surface=Surface.GPSERVER,
+        ))
