@@ -1110,3 +1110,41 @@ def honua_error_document(exc: errors.HonuaError) -> dict[str, Any]:
 
 
 INVALID_URL = error_document(400, "Invalid URL", ["Invalid URL"], "invalid-url")
+
+
+# --- uploads -------------------------------------------------------------------------------------
+
+
+def upload_item(item: Any) -> dict[str, Any]:
+    """An uploaded item (``UploadItem``) as Esri's item object."""
+    return {
+        "itemID": str(item.id),
+        "itemName": item.item_name,
+        "description": item.description or "",
+        "date": int(item.created_at.timestamp() * 1000) if item.created_at else None,
+        "committed": bool(item.committed),
+        "size": int(item.size or 0),
+    }
+
+
+def upload_answer(item: Any) -> dict[str, Any]:
+    """The answer of upload, register, uploadPart and commit."""
+    return {"success": True, "item": upload_item(item)}
+
+
+def part_number(text: Any) -> int:
+    """``partNumber`` of uploadPart (1-based)."""
+    if text in (None, ""):
+        raise errors.MissingParameter("uploadPart needs a partNumber")
+    return _integer(text, "partNumber")
+
+
+def part_list(text: Any) -> list[int] | None:
+    """``parts`` of commit ("1,2,3"; also a JSON array); None: every part in order."""
+    if text in (None, ""):
+        return None
+    raw = str(text).strip()
+    items = _json_text(raw, "parts") if raw.startswith("[") else [v for v in re.split(r"[,\s]+", raw) if v]
+    if not isinstance(items, list):
+        raise errors.InvalidParameterValue("parts must list part numbers: 1,2,3")
+    return [_integer(v, "parts") for v in items]

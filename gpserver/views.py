@@ -1,0 +1,431 @@
+"""GeoservicesREST GPServer views: parse the form, call the control plane, render (translate.py).
+
+Every resource answers GET and POST (form-encoded or multipart) with ``f=json|pjson|html``;
+every error is Esri's envelope with HTTP 200 (``gpserver.errors``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from controlplane.contracts import (
+    ExecutionMode,
+    ExecutionResult,
+    GPServiceSpec,
+    Principal,
+    ProcessSpec,
+)
+from controlplane.exceptions import MissingParameter, NoSuchProcess, NoSuchService
+from controlplane.selectors import (
+    gp_folders,
+    gp_service_get,
+    gp_services,
+    run_get,
+    run_inputs,
+    run_outputs,
+)
+from controlplane.services.artifacts import artifact_link
+from controlplane.services.execution import run_submit
+from controlplane.services.jobs import job_cancel, job_dismiss
+from controlplane.services.policy import principal_from_http
+from controlplane.services.uploads import (
+    upload_bytes,
+    upload_commit,
+    upload_create,
+    upload_delete,
+    upload_get,
+    upload_part,
+    upload_register,
+    uploads_info,
+)
+from gpserver import translate
+from gpserver.errors import gp_exception_handler
+from gpserver.negotiation import GPContentNegotiation
+from gpserver.parsers import PARSERS, form_params, request_bytes
+from gpserver.renderers import GPHTMLRenderer, GPJSONRenderer, GPPrettyJSONRenderer
+
+
+class GPView(APIView):
+    """Base of the GPServer views: renderers, negotiation, the Esri error handler; POST is GET."""
+
+    renderer_classes = [GPJSONRenderer, GPPrettyJSONRenderer, GPHTMLRenderer]
+    parser_classes = PARSERS
+    content_negotiation_class = GPContentNegotiation
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    template_name = "gpserver/document.html"
+    page_title = "ArcGIS REST Services Directory"
+
+    def get_exception_handler(self) -> Any:
+        return gp_exception_handler
+
+    def post(self, request: Request, **kwargs: Any) -> HttpResponseBase:
+        return self.get(request, **kwargs)  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def principal(self) -> Principal:
+        return principal_from_http(self.request._request)
+
+    @property
+    def params(self) -> dict[str, str]:
+        return form_params(self.request)
+
+    def breadcrumbs(self) -> list[tuple[str, str]]:
+        """(label, path) pairs of the Services Directory trail for the HTML pages."""
+        crumbs = [("Home", reverse("gpserver:services"))]
+        folder = self.kwargs.get("folder")
+        if folder:
+            crumbs.append((folder, reverse("gpserver:folder", kwargs={"folder": folder})))
+        if self.kwargs.get("service"):
+            crumbs.append((f"{self.kwargs['service']} (GPServer)", self.service_path()))
+        if self.kwargs.get("task"):
+            crumbs.append((self.kwargs["task"], f"{self.service_path()}/{self.kwargs['task']}"))
+        return crumbs
+
+    # --- services and tasks ------------------------------------------------------------------
+
+    def service_path(self) -> str:
+        folder = self.kwargs.get("folder")
+        name = self.kwargs["service"]
+        return f"{reverse('gpserver:services')}/{folder}/{name}/GPServer" if folder else (
+            f"{reverse('gpserver:services')}/{name}/GPServer"
+        )
+
+    def service_url(self) -> str:
+        return self.request.build_absolute_uri(self.service_path())
+
+    def service(self) -> GPServiceSpec:
+        return gp_service_get(
+            principal=self.principal, folder=self.kwargs.get("folder") or "", name=self.kwargs["service"]
+        )
+
+    @staticmethod
+    def task_spec(service: GPServiceSpec, task: str) -> ProcessSpec:
+        spec = service.task(task)
+        if spec is None:
+            raise NoSuchProcess(f"no task {task!r} in GP service {service.path!r}")
+        return spec
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def job_url(self, result: ExecutionResult, spec: ProcessSpec) -> str:
+        return f"{self.service_url()}/{spec.id}/jobs/{translate.job_id(result.run_id)}"
+
+    def file_url(self, result: ExecutionResult, spec: ProcessSpec) -> translate.FileUrl:
+        """Where a file output can be downloaded: its artifact's signed link, its own href,
+        or this job's ``results/<param>/file`` for bytes kept inline."""
+
+        def url(name: str, value: dict[str, Any]) -> str:
+            link = result.output_links.get(name) or {}
+            artifact = value.get("artifact") or link.get("artifact")
+            if artifact:
+                return str(artifact_link(str(artifact), base_url=self.request.build_absolute_uri("/"))["href"])
+            if value.get("href"):
+                return str(value["href"])
+            return f"{self.job_url(result, spec)}/results/{name}/file"
+
+        return url
+
+
+# --- server, folders, services -------------------------------------------------------------------
+
+
+class InfoView(GPView):
+    page_title = "Server information"
+
+    def get(self, request: Request) -> HttpResponseBase:
+        return Response(translate.server_info())
+
+
+class ServicesView(GPView):
+    """``rest/services`` (folders and root services) and ``rest/services/<folder>``."""
+
+    template_name = "gpserver/services.html"
+    page_title = "Folder"
+
+    def get(self, request: Request, folder: str = "") -> HttpResponseBase:
+        principal = self.principal
+        services = gp_services(principal=principal, folder=folder)
+        if folder and not services:
+            raise NoSuchService(f"no folder {folder!r}")
+        folders = [] if folder else gp_folders(principal=principal)
+        return Response(translate.catalog(folders, services))
+
+
+class ServiceView(GPView):
+    template_name = "gpserver/service.html"
+    page_title = "GP service"
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        return Response(translate.service_description(self.service()))
+
+
+class TaskView(GPView):
+    template_name = "gpserver/task.html"
+    page_title = "GP task"
+
+    def get(self, request: Request, service: str, task: str, folder: str = "") -> HttpResponseBase:
+        gp = self.service()
+        return Response(translate.task_description(self.task_spec(gp, task), gp))
+
+
+class TaskExecuteView(GPView):
+    """``execute``: run now and answer the results (every task, whatever the service's
+    executionType)."""
+
+    template_name = "gpserver/result.html"
+    page_title = "Execute"
+
+    def get(self, request: Request, service: str, task: str, folder: str = "") -> HttpResponseBase:
+        gp = self.service()
+        spec = self.task_spec(gp, task)
+        principal = self.principal
+        submission = translate.execute_request(
+            spec, gp, self.params, principal=principal, mode=ExecutionMode.SYNC,
+            request_bytes=request_bytes(request),
+        )
+        result = run_submit(submission)
+        values = result.outputs or {}
+        if translate.needs_stored_outputs(result):
+            result, values = run_outputs(principal=principal, run_id=result.run_id)
+        return Response(
+            translate.execute_response(
+                result, values, spec, translate.render_options(result, gp),
+                job_url=self.job_url(result, spec), file_url=self.file_url(result, spec),
+            )
+        )
+
+
+class TaskSubmitJobView(GPView):
+    """``submitJob``: queue a job and answer its id (every task)."""
+
+    template_name = "gpserver/job.html"
+    page_title = "Job submitted"
+
+    def get(self, request: Request, service: str, task: str, folder: str = "") -> HttpResponseBase:
+        gp = self.service()
+        spec = self.task_spec(gp, task)
+        submission = translate.execute_request(
+            spec, gp, self.params, principal=self.principal, mode=ExecutionMode.ASYNC,
+            request_bytes=request_bytes(request),
+        )
+        return Response(translate.submit_document(run_submit(submission)))
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+class JobView(GPView):
+    """``<task>/jobs/<jobId>`` and ``GPServer/jobs/<jobId>``."""
+
+    template_name = "gpserver/job.html"
+    page_title = "Job"
+
+    def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
+        gp = self.service()
+        result = run_get(principal=self.principal, run_id=translate.run_id_of(job_id))
+        spec = translate.task_of(result, gp, task, job_id)
+        return_messages = translate.parse_bool(self.params.get("returnMessages"), "returnMessages")
+        return Response(translate.job_document(result, spec, return_messages=return_messages is not False))
+
+
+class JobResultView(GPView):
+    template_name = "gpserver/result.html"
+    page_title = "Job result"
+
+    def get(
+        self, request: Request, service: str, job_id: str, param: str, folder: str = "", task: str | None = None
+    ) -> HttpResponseBase:
+        gp = self.service()
+        result, values = run_outputs(principal=self.principal, run_id=translate.run_id_of(job_id))
+        spec = translate.task_of(result, gp, task, job_id)
+        opts = translate.render_options(result, gp, self.params)
+        return Response(translate.result_document(result, values, spec, param, opts, self.file_url(result, spec)))
+
+
+class JobResultFileView(GPView):
+    """``results/<param>/file``: the bytes of a file output kept inline in the ledger."""
+
+    def get(
+        self, request: Request, service: str, job_id: str, param: str, folder: str = "", task: str | None = None
+    ) -> HttpResponseBase:
+        gp = self.service()
+        result, values = run_outputs(principal=self.principal, run_id=translate.run_id_of(job_id))
+        spec = translate.task_of(result, gp, task, job_id)
+        data, media_type = translate.file_bytes(result, values, spec, param)
+        return HttpResponse(data, content_type=media_type)
+
+
+class JobInputView(GPView):
+    template_name = "gpserver/result.html"
+    page_title = "Job input"
+
+    def get(
+        self, request: Request, service: str, job_id: str, param: str, folder: str = "", task: str | None = None
+    ) -> HttpResponseBase:
+        gp = self.service()
+        principal = self.principal
+        run_id = translate.run_id_of(job_id)
+        result = run_get(principal=principal, run_id=run_id)
+        spec = translate.task_of(result, gp, task, job_id)
+        inputs = run_inputs(principal=principal, run_id=run_id)
+        opts = translate.render_options(result, gp, self.params)
+        return Response(translate.input_document(spec, inputs, param, opts))
+
+
+class JobCancelView(GPView):
+    """``cancel`` (arcgis-python sends GET): a queued job is cancelled now, a running one is
+    told to stop (esriJobCancelling, then esriJobCancelled)."""
+
+    template_name = "gpserver/job.html"
+    page_title = "Job cancelled"
+
+    def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
+        gp = self.service()
+        principal = self.principal
+        run_id = translate.run_id_of(job_id)
+        translate.task_of(run_get(principal=principal, run_id=run_id), gp, task, job_id)
+        return Response(translate.submit_document(job_cancel(principal=principal, run_id=run_id)))
+
+
+class JobDeleteView(GPView):
+    """``delete``: cancel the job if active and remove its results (the ledger keeps the run)."""
+
+    template_name = "gpserver/job.html"
+    page_title = "Job deleted"
+
+    def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
+        gp = self.service()
+        principal = self.principal
+        run_id = translate.run_id_of(job_id)
+        translate.task_of(run_get(principal=principal, run_id=run_id), gp, task, job_id)
+        return Response(translate.submit_document(job_dismiss(principal=principal, run_id=run_id)))
+
+
+# --- uploads -----------------------------------------------------------------------------------------
+
+
+class UploadsInfoView(GPView):
+    """``uploads`` and ``uploads/info``: the limits (maxUploadFileSize in MB, file types)."""
+
+    template_name = "gpserver/uploads.html"
+    page_title = "Uploads"
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        return Response(uploads_info())
+
+
+def _file(request: Request) -> Any:
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise MissingParameter("this operation takes a multipart POST with the file in a field named 'file'")
+    return upload
+
+
+class UploadCreateView(GPView):
+    """``uploads/upload``: one multipart POST (``file``, ``description``) -> a committed item."""
+
+    template_name = "gpserver/uploads.html"
+    page_title = "Upload"
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        upload = _file(request)
+        item = upload_create(
+            principal=self.principal, name=upload.name or "upload", data=upload.read(),
+            description=self.params.get("description", ""),
+        )
+        return Response(translate.upload_answer(item))
+
+
+class UploadRegisterView(GPView):
+    """``uploads/register`` (``itemName``): an item to send in parts."""
+
+    template_name = "gpserver/uploads.html"
+    page_title = "Register an upload"
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        params = self.params
+        item = upload_register(
+            principal=self.principal, name=params.get("itemName", ""), description=params.get("description", "")
+        )
+        return Response(translate.upload_answer(item))
+
+
+class UploadItemView(GPView):
+    template_name = "gpserver/uploads.html"
+    page_title = "Uploaded item"
+
+    def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        return Response(translate.upload_item(upload_get(principal=self.principal, item_id=item_id)))
+
+
+class UploadPartView(GPView):
+    """``uploads/<itemID>/uploadPart`` (multipart ``file``, ``partNumber``)."""
+
+    template_name = "gpserver/uploads.html"
+    page_title = "Upload part"
+
+    def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        number = translate.part_number(self.params.get("partNumber"))
+        item = upload_part(principal=self.principal, item_id=item_id, part_number=number, data=_file(request).read())
+        return Response(translate.upload_answer(item))
+
+
+class UploadCommitView(GPView):
+    """``uploads/<itemID>/commit`` (``parts=1,2,3``, optional ``checksum``)."""
+
+    template_name = "gpserver/uploads.html"
+    page_title = "Commit upload"
+
+    def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        params = self.params
+        item = upload_commit(
+            principal=self.principal, item_id=item_id, parts=translate.part_list(params.get("parts")),
+            checksum=params.get("checksum") or None,
+        )
+        return Response(translate.upload_answer(item))
+
+
+class UploadDeleteView(GPView):
+    template_name = "gpserver/uploads.html"
+    page_title = "Delete upload"
+
+    def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        upload_delete(principal=self.principal, item_id=item_id)
+        return Response({"success": True})
+
+
+class UploadDownloadView(GPView):
+    """``uploads/<itemID>/download``: the committed bytes."""
+
+    def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        principal = self.principal
+        item = upload_get(principal=principal, item_id=item_id)
+        response = HttpResponse(upload_bytes(principal=principal, item_id=item_id),
+                                content_type=item.media_type or "application/octet-stream")
+        response["Content-Disposition"] = f'attachment; filename="{item.item_name.replace(chr(34), "")}"'
+        return response
+
+
+class NotFoundView(GPView):
+    """Any other path under /arcgis/: Esri's "Invalid URL" error."""
+
+    def get(self, request: Request, rest: str = "") -> HttpResponseBase:
+        raise Http404(f"no resource at {request.path}")
+
+    put = patch = delete = get
