@@ -35,6 +35,12 @@ from controlplane.services.policy import (
     processes_resolve,
     tenant_get,
 )
+from controlplane.services.uploads import (  # reads of uploads, re-exported for adapters
+    upload_bytes,
+    upload_get,
+    upload_part_numbers,
+    uploads_info,
+)
 
 _LIST_FIELDS = (
     "id", "tenant_id", "process_id", "status", "mode", "surface", "progress", "progress_message",
@@ -251,4 +257,12 @@ def runs_for_tenant(
     )
 
 
-__all__ = ["Q", "RunFilter", "RunPage"]
+__all__ = [
+    "Q",
+    "RunFilter",
+    "RunPage",
+    "upload_bytes",
+    "upload_get",
+    "upload_part_numbers",
+    "uploads_info",
+]
