@@ -175,6 +175,8 @@ def test_admin_offers_only_enabled_processes_and_audits_deletes(admin_client):
     page = admin_client.get(f"/admin/controlplane/gpservice/{service.pk}/change/").content.decode()
     assert 'value="minimum_bounding_circle"' in page
     assert admin_client.get("/admin/controlplane/gpservice/?execution_type__exact=esriExecutionTypeSynchronous").status_code == 200
+    assert 'value="echo"' in admin_client.get("/admin/controlplane/gpservice/add/").content.decode()
+    assert admin_client.get("/admin/controlplane/uploaditem/").status_code == 200
     response = admin_client.post(f"/admin/controlplane/gpservice/{service.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="gpservice.delete", object_id="Honua/Geometry")
