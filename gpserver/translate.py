@@ -1101,8 +1101,16 @@ def error_document(code: int, message: str, details: Sequence[str] = (), message
     return {"error": error}
 
 
+_JOB_UUID = re.compile(r"\b(jobs?) ([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\b")
+
+
+def job_ids_in(text: str) -> str:
+    """Control-plane messages name runs by UUID; on this surface a job is "j" + 32 hex."""
+    return _JOB_UUID.sub(lambda m: f"{m.group(1)} j" + "".join(m.groups()[1:]).lower(), text)
+
+
 def honua_error_document(exc: errors.HonuaError) -> dict[str, Any]:
-    doc = error_document(exc.status, exc.message, exc.details, exc.code)
+    doc = error_document(exc.status, job_ids_in(exc.message), [job_ids_in(d) for d in exc.details], exc.code)
     for key in ("jobId", "jobStatus"):
         if key in exc.extra:
             doc[key] = exc.extra[key]

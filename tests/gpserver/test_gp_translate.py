@@ -552,3 +552,11 @@ def test_error_documents():
     assert t.honua_error_document(errors.NoSuchJob("no job x"))["error"]["code"] == 404
     assert t.INVALID_URL["error"] == {"code": 400, "message": "Invalid URL", "details": ["Invalid URL"],
                                       "messageCode": "invalid-url"}
+
+
+def test_job_uuids_in_messages_become_job_ids():
+    exc = errors.ResultNotReady(f"job {RUN} is running", details=[f"see jobs {RUN}"])
+    doc = t.honua_error_document(exc)
+    assert doc["error"]["message"] == f"job {t.job_id(RUN)} is running"
+    assert doc["error"]["details"] == [f"see jobs {t.job_id(RUN)}"]
+    assert t.job_ids_in(f"artifact {RUN}") == f"artifact {RUN}"
