@@ -30,20 +30,20 @@ from controlplane.selectors import (
     run_get,
     run_inputs,
     run_outputs,
+    upload_bytes,
+    upload_get,
+    uploads_info,
 )
 from controlplane.services.artifacts import artifact_link
 from controlplane.services.execution import run_submit
 from controlplane.services.jobs import job_cancel, job_dismiss
 from controlplane.services.policy import principal_from_http
 from controlplane.services.uploads import (
-    upload_bytes,
     upload_commit,
     upload_create,
     upload_delete,
-    upload_get,
     upload_part,
     upload_register,
-    uploads_info,
 )
 from gpserver import translate
 from gpserver.errors import gp_exception_handler

@@ -354,6 +354,69 @@ def job_list(port: int, seconds: float) -> dict[str, Any]:
     return summary(latencies, time.monotonic() - t0, errors)
 
 
+GP_EXECUTE = "/arcgis/rest/services/Honua/Geometry/GPServer/buffer/execute"
+
+WRK_FORM_SCRIPT = WRK_SCRIPT.replace('"application/json"', '"application/x-www-form-urlencoded"')
+
+
+def gpserver_body(n: int, seed: int = 7) -> bytes:
+    """The GPServer execute form of ``points_body``: the same points as an Esri FeatureSet,
+    as arcgis-python sends it (form-encoded, FeatureSet and linear unit as JSON text)."""
+    from urllib.parse import urlencode
+
+    rnd = random.Random(seed)
+    features = [
+        {"geometry": {"x": rnd.uniform(-10, 10), "y": rnd.uniform(40, 50), "spatialReference": {"wkid": 4326}},
+         "attributes": {"OBJECTID": i + 1, "i": i}}
+        for i in range(n)
+    ]
+    featureset = {
+        "geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 4326}, "objectIdFieldName": "OBJECTID",
+        "fields": [{"name": "OBJECTID", "type": "esriFieldTypeOID", "alias": "OBJECTID"},
+                   {"name": "i", "type": "esriFieldTypeInteger", "alias": "i"}],
+        "features": features,
+    }
+    return urlencode({
+        "f": "json",
+        "features": json.dumps(featureset),
+        "distance": json.dumps({"distance": 100, "units": "esriMeters"}),
+        "method": "", "dissolve": "", "quad_segs": "", "cap_style": "", "join_style": "",
+    }).encode()
+
+
+def gpserver_execute(port: int, seconds: int) -> dict[str, Any]:
+    """GPServer execute of a 1-feature buffer at concurrency 1 (wrk, form-encoded body), after
+    checking that the answer is a buffer and not an error envelope (answered with HTTP 200)."""
+    body = gpserver_body(1)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    for _ in range(4):  # warm up; each answer must hold a polygon
+        status, _, data = request("POST", port, GP_EXECUTE, body, headers)
+        doc = json.loads(data)
+        if status != 200 or "results" not in doc:
+            raise SystemExit(f"GPServer execute failed: {status} {data[:300]!r}")
+        assert doc["results"][0]["value"]["geometryType"] == "esriGeometryPolygon"
+    wrk = ensure_wrk()
+    if wrk is None:
+        latencies: list[float] = []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            s = time.perf_counter()
+            request("POST", port, GP_EXECUTE, body, headers)
+            latencies.append((time.perf_counter() - s) * 1000)
+        return summary(latencies, time.monotonic() - t0, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_FORM_SCRIPT)
+        payload = Path(tmp) / "body.form"
+        payload.write_bytes(body)
+        out = subprocess.run(
+            [wrk, "-t", "1", "-c", "1", "-d", f"{seconds}s", "-s", str(script), f"http://127.0.0.1:{port}{GP_EXECUTE}"],
+            env={**os.environ, "BENCH_BODY": str(payload)}, capture_output=True, text=True, check=True,
+        )
+    line = [ln for ln in out.stderr.splitlines() if ln.startswith("{")][-1]
+    return json.loads(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "10")))
@@ -383,6 +446,9 @@ def main() -> None:
             results["sync_buffer_1_c1"] = load_wrk(args.port, path, one, 1, args.seconds)
             log("sync buffer, 1 feature, concurrency 8")
             results["sync_buffer_1_c8"] = load_wrk(args.port, path, one, 8, args.seconds)
+        if want("gpserver"):
+            log("GPServer execute, buffer of 1 feature (FeatureSet), concurrency 1")
+            results["gpserver_execute_buffer_1_c1"] = gpserver_execute(args.port, args.seconds)
         if want("sync10k"):
             log("sync buffer, 10,000 points, concurrency 1")
             ten_k = points_body(10_000)
