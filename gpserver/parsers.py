@@ -67,10 +67,7 @@ def form_params(request: Request) -> dict[str, str]:
     return params
 
 
-def request_bytes(request: Request) -> int:
-    """The size of the request's parameters (admission limits count bytes)."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    return length + len(request.META.get("QUERY_STRING", ""))
+def request_bytes(params: dict[str, str]) -> int:
+    """The size of the request's parameters as decoded text: what the same inputs weigh as an
+    OGC JSON body (admission limits count bytes; URL encoding must not inflate them)."""
+    return sum(len(k) + len(v) for k, v in params.items())

@@ -69,6 +69,12 @@ class GPView(APIView):
     def post(self, request: Request, **kwargs: Any) -> HttpResponseBase:
         return self.get(request, **kwargs)  # type: ignore[attr-defined, no-any-return]
 
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Esri servers allow cross-origin use: web apps built on the Maps SDK call them directly.
+        response["Access-Control-Allow-Origin"] = "*"
+        return response
+
     @property
     def principal(self) -> Principal:
         return principal_from_http(self.request._request)
@@ -108,7 +114,7 @@ class GPView(APIView):
 
     @staticmethod
     def task_spec(service: GPServiceSpec, task: str) -> ProcessSpec:
-        spec = service.task(task)
+        spec = service.task(task) or next((t for t in service.tasks if t.id.lower() == task.lower()), None)
         if spec is None:
             raise NoSuchProcess(f"no task {task!r} in GP service {service.path!r}")
         return spec
@@ -187,9 +193,9 @@ class TaskExecuteView(GPView):
         gp = self.service()
         spec = self.task_spec(gp, task)
         principal = self.principal
+        params = self.params
         submission = translate.execute_request(
-            spec, gp, self.params, principal=principal, mode=ExecutionMode.SYNC,
-            request_bytes=request_bytes(request),
+            spec, gp, params, principal=principal, mode=ExecutionMode.SYNC, request_bytes=request_bytes(params)
         )
         result = run_submit(submission)
         values = result.outputs or {}
@@ -212,9 +218,9 @@ class TaskSubmitJobView(GPView):
     def get(self, request: Request, service: str, task: str, folder: str = "") -> HttpResponseBase:
         gp = self.service()
         spec = self.task_spec(gp, task)
+        params = self.params
         submission = translate.execute_request(
-            spec, gp, self.params, principal=self.principal, mode=ExecutionMode.ASYNC,
-            request_bytes=request_bytes(request),
+            spec, gp, params, principal=self.principal, mode=ExecutionMode.ASYNC, request_bytes=request_bytes(params)
         )
         return Response(translate.submit_document(run_submit(submission)))
 

@@ -268,3 +268,37 @@ def test_job_ids_are_the_run_ids(api):
 
     run = ProcessRun.objects.get(id=translate.run_id_of(job))
     assert run.surface == "gpserver" and run.mode == "async" and run.request["response"] == "document"
+
+
+def test_admission_limits_answer_200_errors(api):
+    from controlplane.models import ProcessDefinition
+
+    ProcessDefinition.objects.filter(process_id="buffer", is_current=True).update(limits={"max_features": 1})
+    error = assert_error(api.post(f"{GEOMETRY}/buffer/execute", features=point_featureset((1, 1), (2, 2)),
+                                  distance=DISTANCE), 413, "limit")
+    assert error["messageCode"] == "input-limit-exceeded"
+
+
+def test_request_size_counts_decoded_parameters():
+    from gpserver.parsers import request_bytes
+
+    assert request_bytes({"features": '{"a": "b c"}', "f": "json"}) == len("features") + 12 + 1 + 4
+
+
+def test_task_names_match_without_regard_to_case_and_cors(api, client):
+    assert api.get(f"{GEOMETRY}/BUFFER")["name"] == "buffer"
+    assert client.get(GEOMETRY, {"f": "json"})["Access-Control-Allow-Origin"] == "*"
+
+
+def test_large_results_spilled_to_artifacts_come_back_whole(api):
+    from controlplane.tasks import run_execute
+
+    points = [(10 + i * 0.01, 50 + (i % 7) * 0.01) for i in range(400)]
+    job = api.post(f"{ANALYSIS}/buffer/submitJob", features=point_featureset(*points), distance=DISTANCE)["jobId"]
+    run_execute(str(translate.run_id_of(job)))
+    from controlplane.models import ProcessRun
+
+    assert ProcessRun.objects.get(id=translate.run_id_of(job)).output_links  # spilled
+    value = api.get(f"{ANALYSIS}/buffer/jobs/{job}/results/result")["value"]
+    assert len(value["features"]) == 400 and value["exceededTransferLimit"] is False
+    assert [f["attributes"]["OBJECTID"] for f in value["features"]] == list(range(1, 401))
