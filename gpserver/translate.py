@@ -922,7 +922,7 @@ def task_of(result: ExecutionResult, service: GPServiceSpec, task: str | None, j
     """The task a job belongs to, when it is visible under this URL (a job of another task,
     or of a process this service does not hold, is "no such job" here)."""
     spec = service.task(result.process_id)
-    if spec is None or (task is not None and task != spec.id):
+    if spec is None or (task is not None and task.lower() != spec.id.lower()):
         raise errors.NoSuchJob(f"no job {job!r} under this " + ("task" if task else "service"))
     return spec
 

@@ -101,7 +101,8 @@ def test_html_pages(api):
     assert 'formaction="/arcgis/rest/services/Honua/Geometry/GPServer/buffer/submitJob"' in task
     assert 'name="features"' in task and 'name="distance"' in task and "<select" in task
     assert "Invalid URL" in api.html("/arcgis/rest/nothing/here")
-    assert "Server information" in api.html("/arcgis/rest/info") or "11.3" in api.html("/arcgis/rest/info")
+    info = api.html("/arcgis/rest/info")
+    assert "Server information" in info and "11.3" in info
     upload_page = api.html(f"{GEOMETRY}/uploads/info")
     assert 'enctype="multipart/form-data"' in upload_page
 
@@ -302,3 +303,21 @@ def test_large_results_spilled_to_artifacts_come_back_whole(api):
     value = api.get(f"{ANALYSIS}/buffer/jobs/{job}/results/result")["value"]
     assert len(value["features"]) == 400 and value["exceededTransferLimit"] is False
     assert [f["attributes"]["OBJECTID"] for f in value["features"]] == list(range(1, 401))
+
+
+def test_a_service_in_the_root_folder(api):
+    from controlplane.models import GPServiceTask
+
+    service = GPService.objects.create(folder="", name="Tools", description="Root tools",
+                                       execution_type="esriExecutionTypeAsynchronous")
+    GPServiceTask.objects.create(service=service, process_id="echo", position=0)
+    root = api.get(ROOT)
+    assert {"name": "Tools", "type": "GPServer"} in root["services"] and root["folders"] == ["Honua"]
+    assert api.get(f"{ROOT}/Tools/GPServer")["tasks"] == ["echo"]
+    job = api.post(f"{ROOT}/Tools/GPServer/echo/submitJob", string_input="root")["jobId"]
+    from controlplane.tasks import run_execute
+
+    run_execute(str(translate.run_id_of(job)))
+    assert api.get(f"{ROOT}/Tools/GPServer/jobs/{job}")["jobStatus"] == "esriJobSucceeded"
+    assert api.get(f"{ROOT}/Tools/GPServer/echo/jobs/{job}/results/string_input")["value"] == "root"
+    assert "Tools" in api.html(ROOT) and 'href="/arcgis/rest/services/Tools/GPServer?f=html"' in api.html(ROOT)
