@@ -6,6 +6,7 @@ every error is Esri's envelope with HTTP 200 (``gpserver.errors``).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.http import Http404, HttpResponse
@@ -111,6 +112,13 @@ class GPView(APIView):
         return gp_service_get(
             principal=self.principal, folder=self.kwargs.get("folder") or "", name=self.kwargs["service"]
         )
+
+    def job(self, job_id: str, task: str | None) -> tuple[GPServiceSpec, uuid.UUID, ExecutionResult, ProcessSpec]:
+        """The job named in the URL, checked to belong to this service (and task, if named)."""
+        gp = self.service()
+        run_id = translate.run_id_of(job_id)
+        result = run_get(principal=self.principal, run_id=run_id)
+        return gp, run_id, result, translate.task_of(result, gp, task, job_id)
 
     @staticmethod
     def task_spec(service: GPServiceSpec, task: str) -> ProcessSpec:
@@ -235,9 +243,7 @@ class JobView(GPView):
     page_title = "Job"
 
     def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
-        gp = self.service()
-        result = run_get(principal=self.principal, run_id=translate.run_id_of(job_id))
-        spec = translate.task_of(result, gp, task, job_id)
+        _, _, result, spec = self.job(job_id, task)
         return_messages = translate.parse_bool(self.params.get("returnMessages"), "returnMessages")
         return Response(translate.job_document(result, spec, return_messages=return_messages is not False))
 
@@ -276,12 +282,8 @@ class JobInputView(GPView):
     def get(
         self, request: Request, service: str, job_id: str, param: str, folder: str = "", task: str | None = None
     ) -> HttpResponseBase:
-        gp = self.service()
-        principal = self.principal
-        run_id = translate.run_id_of(job_id)
-        result = run_get(principal=principal, run_id=run_id)
-        spec = translate.task_of(result, gp, task, job_id)
-        inputs = run_inputs(principal=principal, run_id=run_id)
+        gp, run_id, result, spec = self.job(job_id, task)
+        inputs = run_inputs(principal=self.principal, run_id=run_id)
         opts = translate.render_options(result, gp, self.params)
         return Response(translate.input_document(spec, inputs, param, opts))
 
@@ -294,11 +296,8 @@ class JobCancelView(GPView):
     page_title = "Job cancelled"
 
     def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
-        gp = self.service()
-        principal = self.principal
-        run_id = translate.run_id_of(job_id)
-        translate.task_of(run_get(principal=principal, run_id=run_id), gp, task, job_id)
-        return Response(translate.submit_document(job_cancel(principal=principal, run_id=run_id)))
+        _, run_id, _, _ = self.job(job_id, task)
+        return Response(translate.submit_document(job_cancel(principal=self.principal, run_id=run_id)))
 
 
 class JobDeleteView(GPView):
@@ -308,11 +307,8 @@ class JobDeleteView(GPView):
     page_title = "Job deleted"
 
     def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
-        gp = self.service()
-        principal = self.principal
-        run_id = translate.run_id_of(job_id)
-        translate.task_of(run_get(principal=principal, run_id=run_id), gp, task, job_id)
-        return Response(translate.submit_document(job_dismiss(principal=principal, run_id=run_id)))
+        _, run_id, _, _ = self.job(job_id, task)
+        return Response(translate.submit_document(job_dismiss(principal=self.principal, run_id=run_id)))
 
 
 # --- uploads -----------------------------------------------------------------------------------------
