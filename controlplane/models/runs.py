@@ -31,7 +31,10 @@ class ProcessRun(models.Model):
     Status = models.TextChoices("Status", [(s.name, s.value) for s in RunStatus])  # type: ignore[call-overload]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("controlplane.Tenant", on_delete=models.PROTECT, related_name="runs")
+    # No index of its own: every index below leads with tenant (each index costs every write).
+    tenant = models.ForeignKey(
+        "controlplane.Tenant", on_delete=models.PROTECT, related_name="runs", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -40,7 +43,10 @@ class ProcessRun(models.Model):
 
     process_id = models.CharField(max_length=100)
     process_version = models.CharField(max_length=40)
-    definition = models.ForeignKey("controlplane.ProcessDefinition", on_delete=models.PROTECT, related_name="+")
+    # Definitions are never deleted (retired ones are disabled), so no index for PROTECT checks.
+    definition = models.ForeignKey(
+        "controlplane.ProcessDefinition", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     definition_revision = models.PositiveIntegerField()
     policy_version = models.PositiveIntegerField(default=1)
 
