@@ -25,7 +25,17 @@ export HONUA_PG_PORT HONUA_HOST HONUA_PORT HONUA_WEB_WORKERS
 
 # Extra pip packages installed into .venv by `make test` only (space-separated requirement
 # specs, e.g. interop test clients): TEST_PIP_PACKAGES := "somepkg>=1.2" otherpkg
-TEST_PIP_PACKAGES ?=
+# The ArcGIS API for Python for tests/gpserver/interop (about 110 MB, under 10 s): `arcgis`
+# with --no-deps, since its declared dependencies add ~450 MB it does not need for
+# import_toolbox and FeatureSet (pyarrow, dask, matplotlib, pillow, arcgis-geometry, keyring,
+# networkx, pylerc, pyspnego, websocket-client, ...). Listed: what `import arcgis`,
+# arcgis.geoprocessing and arcgis.features import, and their own dependencies, pinned, since
+# --no-deps applies to the whole line (six: imported but not declared). requests, urllib3,
+# numpy, pandas, lxml and click come with '.[dev]'.
+TEST_PIP_PACKAGES ?= --no-deps arcgis==2.4.4 six>=1.16 truststore==0.10.5 cachetools==8.0.2 \
+	ujson==6.1.0 puremagic==1.30 geomet==1.1.0 requests-toolbelt==1.0.0 requests-oauthlib==2.0.0 \
+	oauthlib==4.0.1 cryptography==50.0.2 cffi==2.1.1 pycparser==3.12 pydantic==2.14.4 \
+	pydantic-core==2.50.5 annotated-types==0.8.0 typing-inspection==0.4.5 lxml>=4.9
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-n 2 -m 'not interop'"`.
 PYTEST_ARGS ?=
 # Extra scripts/bench.py arguments.

@@ -8,7 +8,8 @@
 #      cluster (scripts/pg.sh ensure)
 #
 #   scripts/setup.sh              all of the above
-#   scripts/setup.sh test-extras  pip install $HONUA_TEST_PIP_PACKAGES into .venv (if changed)
+#   scripts/setup.sh test-extras  pip install $HONUA_TEST_PIP_PACKAGES into .venv (if changed),
+#                                 and `npm ci` of the JS interop client (if node and npm exist)
 # Idempotent, and serialised with flock so that concurrent runs do not race.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
@@ -84,6 +85,40 @@ ensure_test_extras() {
     printf '%s' "$want" >"$EXTRAS_STAMP"
 }
 
+# The ArcGIS Maps SDK for JavaScript (@arcgis/core, ~390 MB in node_modules) for
+# tests/gpserver/interop: `npm ci` from the committed package-lock.json, again only when the
+# lock changed. Skipped (the tests then skip) without node >= 18 and npm. Each attempt is
+# bounded (npm has been seen to stall idle after its downloads) and retried.
+JS_INTEROP_DIR="$HONUA_ROOT/tests/gpserver/interop/js"
+
+ensure_test_js() {
+    [ -f "$JS_INTEROP_DIR/package-lock.json" ] || return 0
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        warn "node/npm not found: the @arcgis/core interop tests will be skipped"
+        return 0
+    fi
+    if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)'; then
+        warn "node $(node --version) is older than 18: the @arcgis/core interop tests will be skipped"
+        return 0
+    fi
+    local stamp="$JS_INTEROP_DIR/node_modules/.honua-lock-sha256" sum attempt
+    sum="$(sha256sum "$JS_INTEROP_DIR/package-lock.json" "$JS_INTEROP_DIR/package.json" | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+        return 0
+    fi
+    log "npm ci (test only): tests/gpserver/interop/js"
+    for attempt in 1 2 3; do
+        if (cd "$JS_INTEROP_DIR" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+            >"$VENV/npm.log" 2>&1; then
+            printf '%s' "$sum" >"$stamp"
+            return 0
+        fi
+        warn "npm ci failed or stalled (attempt $attempt of 3)"
+    done
+    tail -n 40 "$VENV/npm.log" >&2
+    die "npm ci in $JS_INTEROP_DIR failed (full log: $VENV/npm.log)"
+}
+
 ensure_db() {
     if [ -n "${DATABASE_URL:-}" ]; then
         log "DATABASE_URL is set: using it, not the project-local PostgreSQL cluster"
@@ -107,6 +142,7 @@ case "${1:-all}" in
         ;;
     test-extras)
         ensure_test_extras
+        ensure_test_js
         ;;
     *) die "usage: $0 [all|test-extras]" ;;
 esac
