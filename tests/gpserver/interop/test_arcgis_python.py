@@ -36,7 +36,8 @@ pytestmark = [pytest.mark.interop, pytest.mark.django_db(transaction=True)]
 # Server-side, not client: echo's GP outputs carry the inputs' names (string_input, ...), which
 # the client's generated code cannot tell apart (see test_every_task_survives_code_generation):
 # it submits `String+output=x` instead of `string_input=x` and the server rightly answers
-# "input 'string_input' is required" -> KeyError 'jobId'. Strict: passes => remove the mark.
+# "input 'string_input' is required" -> KeyError 'jobId'. Once renamed, the unset binary_input
+# still blocks it (test_unset_inputs_as_the_client_encodes_them). Strict: passes => remove it.
 ECHO_NAMES_CLASH = pytest.mark.xfail(
     raises=KeyError, strict=True,
     reason="GPServer publishes echo's outputs under its inputs' names; arcgis then sends displayNames",
@@ -157,8 +158,9 @@ def test_future_status_messages_and_result(analysis_tools):
     assert seen[-1] == "esriJobSucceeded", f"statuses: {seen}"
     _check_messages(bounded(15, lambda: job.messages))
     result = bounded(30, job.result)
-    # echo has several outputs: the client answers a ToolOutput namedtuple in task order.
-    value = getattr(result, "string_input", result)
+    # echo has several outputs: the client answers a ToolOutput namedtuple in task order, the
+    # string first.
+    value = result[0] if isinstance(result, tuple) else result
     assert value == "from arcgis", f"result {result!r}"
     assert bounded(5, job.done)
 
@@ -197,6 +199,40 @@ def test_submit_job_invalid_parameter_raises(analysis_tools):
     with pytest.raises(Exception) as info:
         bounded(60, analysis_tools.buffer, features=features, distance={"distance": 1, "units": "esriParsecs"})
     assert "RetryError" not in type(info.value).__name__, "the server answered a real 5xx (the client re-sent it)"
+
+
+@pytest.mark.xfail(
+    raises=KeyError, strict=True,
+    reason='GPServer answers 400 "a data file is {"url"} or {"itemID"}" to binary_input={"url": ""}',
+)
+def test_unset_inputs_as_the_client_encodes_them(gp_live):
+    """What the generated echo would send if its names did not clash: the client's own
+    encoding (``_execute_gp_tool``) with a parameter table built from the task JSON. Every
+    unset input goes out as an empty string except a GPDataFile, which the client turns into
+    ``DataFile.from_str("")`` -> ``binary_input={"url": ""}``; the server must take that as
+    "not supplied", as it does the empty string."""
+    from arcgis.auth import EsriSession
+    from arcgis.geoprocessing._support import _execute_gp_tool
+    from arcgis.geoprocessing._tool import _camelCase_to_underscore, get_py_param_type
+
+    task = bounded(30, lambda: requests.post(gp_live.analysis + "/echo", data={"f": "json"}, timeout=20).json())
+    param_db: dict[str, Any] = {}
+    return_values = []
+    for p in task["parameters"]:
+        name = _camelCase_to_underscore(p["name"])
+        if p["direction"].endswith("Input"):
+            param_db[name] = (get_py_param_type(p["dataType"]), p["name"])
+        else:
+            return_values.append({"name": name, "display_name": p["displayName"],
+                                  "type": get_py_param_type(p["dataType"])})
+    kwargs = {name: None for name in param_db}
+    first_input = next(p["name"] for p in task["parameters"] if p["dataType"] == "GPString")
+    kwargs.update({_camelCase_to_underscore(first_input): "encoded", "pause": 0.5})
+    result = bounded(
+        60, _execute_gp_tool, EsriSession(), "echo", kwargs, param_db, return_values, True, gp_live.analysis,
+    )
+    value = result[0] if isinstance(result, tuple) else result
+    assert value == "encoded", f"result {result!r}"
 
 
 # --- what the client's code generation needs of every task -----------------------------------
