@@ -138,6 +138,21 @@ def test_buffer_execute_web_mercator(geometry_tools):
     assert sr.get("latestWkid", sr.get("wkid")) in (102100, 3857), f"output spatial reference {sr}"
 
 
+def test_buffer_env_out_sr(geometry_tools, monkeypatch):
+    """arcgis.env.out_spatial_reference / process_spatial_reference go out as env:outSR and
+    env:processSR (legacy, still what this client sends): the result comes back in 3857."""
+    monkeypatch.setattr(arcgis.env, "out_spatial_reference", 3857)
+    monkeypatch.setattr(arcgis.env, "process_spatial_reference", 4326)
+    features = FeatureSet.from_dict(point_feature_set(4326))
+    result = bounded(
+        60, geometry_tools.buffer, features=features, distance={"distance": RADIUS_M, "units": "esriMeters"}
+    )
+    out = result.to_dict()
+    sr = out.get("spatialReference") or {}
+    assert sr.get("latestWkid", sr.get("wkid")) in (102100, 3857), f"output spatial reference {sr}"
+    check_buffer(out)
+
+
 def test_buffer_submit_job_async_service(analysis_tools):
     """submitJob, poll every second, GET results/result; LinearUnit sends "Esrimeters"."""
     features = FeatureSet.from_dict(point_feature_set(4326))
