@@ -436,6 +436,10 @@ def _file(p: ParamSpec, value: Any, where: str) -> dict[str, Any] | None:
         return None
     if not isinstance(doc, dict):
         raise errors.InvalidParameterValue(f"{where}: a data file is {{\"url\"}} or {{\"itemID\"}}")
+    if not any(doc.get(k) for k in ("url", "itemID", "itemId")) and set(doc) <= {"url", "itemID", "itemId"}:
+        # The Python client sends an unset GPDataFile as DataFile.from_str("") -> {"url": ""}:
+        # "not supplied", like the empty string.
+        return None
     ref = _reference(p, doc)
     if ref is None:
         raise errors.InvalidParameterValue(f"{where}: a data file is {{\"url\"}} or {{\"itemID\"}}")
@@ -827,9 +831,37 @@ def _doc_text(text: str) -> str:
     return " ".join(text.replace('"""', "'''").split()).rstrip('"\\')
 
 
-def param_description(p: ParamSpec, *, direction: str) -> dict[str, Any]:
+def output_names(spec: ProcessSpec) -> dict[str, str]:
+    """The GP name of each output: its own, or ``output_<name>`` when an input has that name.
+
+    OGC's test process (echo) names its outputs like its inputs on purpose; the Python
+    client's generated code keeps inputs and outputs in one dict by name, so a clash would
+    overwrite the input (and it then sends the output's displayName instead).
+    """
+    taken = {p.name.lower() for p in spec.inputs}
+    names: dict[str, str] = {}
+    for o in spec.outputs:
+        name = o.name
+        while name.lower() in taken:
+            name = f"output_{name}"
+        taken.add(name.lower())
+        names[o.name] = name
+    return names
+
+
+def output_param(spec: ProcessSpec, name: str) -> ParamSpec:
+    """The output a GP name refers to (its published name, or the process's own name)."""
+    published = output_names(spec)
+    by_gp = {gp.lower(): internal for internal, gp in published.items()}
+    internal = by_gp.get(name.lower())
+    if internal is None:
+        return _param(spec.outputs, name, "result")
+    return next(o for o in spec.outputs if o.name == internal)
+
+
+def param_description(p: ParamSpec, *, direction: str, name: str | None = None) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "name": p.name,
+        "name": name or p.name,
         "dataType": data_type(p),
         "displayName": _doc_text(p.title or p.name.replace("_", " ").title()),
         "description": _doc_text(p.description),
@@ -850,6 +882,7 @@ def param_description(p: ParamSpec, *, direction: str) -> dict[str, Any]:
 
 
 def task_description(spec: ProcessSpec, service: GPServiceSpec) -> dict[str, Any]:
+    names = output_names(spec)
     return {
         "name": spec.id,
         "displayName": _doc_text(spec.title or spec.id),
@@ -859,7 +892,7 @@ def task_description(spec: ProcessSpec, service: GPServiceSpec) -> dict[str, Any
         "executionType": service.execution_type.value,
         "parameters": [
             *(param_description(p, direction=DIRECTION_IN) for p in spec.inputs),
-            *(param_description(p, direction=DIRECTION_OUT) for p in spec.outputs),
+            *(param_description(p, direction=DIRECTION_OUT, name=names[p.name]) for p in spec.outputs),
         ],
     }
 
@@ -935,7 +968,7 @@ def job_document(
     status = job_status(result)
     doc: dict[str, Any] = {"jobId": job_id(result.run_id), "jobStatus": status}
     if status == "esriJobSucceeded":
-        doc["results"] = {o.name: {"paramUrl": f"results/{o.name}"} for o in spec.outputs}
+        doc["results"] = {gp: {"paramUrl": f"results/{gp}"} for gp in output_names(spec).values()}
     doc["inputs"] = {p.name: {"paramUrl": f"inputs/{p.name}"} for p in spec.inputs}
     if return_messages:
         doc["messages"] = messages(result)
@@ -990,8 +1023,9 @@ def error_from_run(result: ExecutionResult) -> errors.HonuaError:
 def _results_list(
     spec: ProcessSpec, values: Mapping[str, Any], opts: RenderOptions, file_url: FileUrl | None
 ) -> list[dict[str, Any]]:
+    names = output_names(spec)
     return [
-        {"paramName": o.name, "dataType": data_type(o), "value": esri_value(o, values.get(o.name), opts, file_url)}
+        {"paramName": names[o.name], "dataType": data_type(o), "value": esri_value(o, values.get(o.name), opts, file_url)}
         for o in spec.outputs
     ]
 
@@ -1053,21 +1087,22 @@ def result_document(
     file_url: FileUrl | None = None,
 ) -> dict[str, Any]:
     """``jobs/<id>/results/<param>``: one output of a succeeded job."""
-    p = _param(spec.outputs, name, "result")
+    p = output_param(spec, name)
     if not result.is_finished:
         raise errors.ResultNotReady(
             f"job {job_id(result.run_id)} is {job_status(result)}; its results are not ready"
         )
     if result.status is not RunStatus.SUCCEEDED or result.dismissed:
         raise error_from_run(result)
-    return {"paramName": p.name, "dataType": data_type(p), "value": esri_value(p, values.get(p.name), opts, file_url)}
+    gp_name = output_names(spec)[p.name]
+    return {"paramName": gp_name, "dataType": data_type(p), "value": esri_value(p, values.get(p.name), opts, file_url)}
 
 
 def file_bytes(
     result: ExecutionResult, values: Mapping[str, Any], spec: ProcessSpec, name: str
 ) -> tuple[bytes, str]:
     """The bytes and media type of a file output held inline (``results/<param>/file``)."""
-    p = _param(spec.outputs, name, "result")
+    p = output_param(spec, name)
     if result.status is not RunStatus.SUCCEEDED or result.dismissed:
         raise error_from_run(result)
     value = values.get(p.name)

@@ -143,8 +143,9 @@ class GPView(APIView):
                 return str(artifact_link(str(artifact), base_url=self.request.build_absolute_uri("/"))["href"])
             if value.get("href"):
                 return str(value["href"])
-            return f"{self.job_url(result, spec)}/results/{name}/file"
+            return f"{self.job_url(result, spec)}/results/{names.get(name, name)}/file"
 
+        names = translate.output_names(spec)
         return url
 
 

@@ -77,8 +77,12 @@ def honua_catalog(django_db_blocker):
     from django.core.management import call_command
 
     from controlplane.models import ProcessDefinition
+    from controlplane.services.policy import policy_cache_clear
 
     with django_db_blocker.unblock():
         if not ProcessDefinition.objects.exists():
             call_command("sync_catalog", verbosity=0)
             call_command("ensure_demo", verbosity=0)
+            # A live server's request in between (a client still polling an earlier test's
+            # job) may have cached the empty catalog.
+            policy_cache_clear()

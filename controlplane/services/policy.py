@@ -24,6 +24,7 @@ CACHE_SECONDS = 2.0
 T = TypeVar("T")
 _cache: dict[tuple[str, ...], tuple[float, Any]] = {}
 _cache_lock = threading.Lock()
+_generation = 0  # bumped by every clear: a load that began before it must not be kept
 
 
 def _cached(key: tuple[str, ...], load: Any) -> Any:
@@ -31,9 +32,11 @@ def _cached(key: tuple[str, ...], load: Any) -> Any:
     hit = _cache.get(key)
     if hit and now - hit[0] < CACHE_SECONDS:
         return hit[1]
+    generation = _generation
     value = load()
     with _cache_lock:
-        _cache[key] = (now, value)
+        if generation == _generation:
+            _cache[key] = (now, value)
     return value
 
 
@@ -44,7 +47,9 @@ def policy_cached(key: tuple[str, ...], load: Callable[[], T]) -> T:
 
 
 def policy_cache_clear() -> None:
+    global _generation
     with _cache_lock:
+        _generation += 1
         _cache.clear()
 
 

@@ -244,8 +244,8 @@ def test_execute_past_the_sync_deadline_names_the_job_to_poll(api, settings):
         return api.get(f"{ANALYSIS}/echo/jobs/{job}")["jobStatus"] == "esriJobSucceeded"
 
     wait_for(done, timeout=20)
-    result = api.get(f"{ANALYSIS}/echo/jobs/{job}/results/string_input")
-    assert result == {"paramName": "string_input", "dataType": "GPString", "value": "late"}
+    result = api.get(f"{ANALYSIS}/echo/jobs/{job}/results/output_string_input")
+    assert result == {"paramName": "output_string_input", "dataType": "GPString", "value": "late"}
 
 
 def test_every_data_type_through_echo(api):
@@ -254,13 +254,38 @@ def test_every_data_type_through_echo(api):
         f"{ANALYSIS}/echo/execute", string_input="Main St", double_input="1.414", array_input="[1, 2, 3]",
         bbox_input=box, object_input='{"a": [1, {"b": null}]}',
     )
+    # echo's outputs are named like its inputs (OGC's test process); GPServer publishes them
+    # as output_<name>, since the Python client keeps inputs and outputs in one namespace
     values = {r["paramName"]: (r["dataType"], r["value"]) for r in doc["results"]}
-    assert values["string_input"] == ("GPString", "Main St")
-    assert values["double_input"] == ("GPDouble", 1.414)
-    assert values["array_input"] == ("GPMultiValue:GPLong", [1, 2, 3])
-    assert values["bbox_input"] == ("GPExtent", {**box, "spatialReference": {"wkid": 4326, "latestWkid": 4326}})
-    assert values["object_input"] == ("GPString", '{"a":[1,{"b":null}]}')
-    assert values["binary_input"] == ("GPDataFile", None)
+    assert values["output_string_input"] == ("GPString", "Main St")
+    assert values["output_double_input"] == ("GPDouble", 1.414)
+    assert values["output_array_input"] == ("GPMultiValue:GPLong", [1, 2, 3])
+    assert values["output_bbox_input"] == ("GPExtent", {**box, "spatialReference": {"wkid": 4326, "latestWkid": 4326}})
+    assert values["output_object_input"] == ("GPString", '{"a":[1,{"b":null}]}')
+    assert values["output_binary_input"] == ("GPDataFile", None)
+
+
+def test_unset_data_file_as_the_python_client_sends_it(api):
+    """arcgis encodes an unset GPDataFile as ``{"url": ""}``: not supplied, like ""."""
+    doc = api.post(f"{ANALYSIS}/echo/execute", string_input="x", binary_input='{"url": ""}')
+    assert "error" not in doc, doc
+    assert {r["paramName"]: r["value"] for r in doc["results"]}["output_binary_input"] is None
+    error = api.post(f"{ANALYSIS}/echo/execute", string_input="x", binary_input='{"path": "x"}')["error"]
+    assert error["code"] == 400 and "binary_input" in error["message"]
+
+
+def test_output_names_never_clash_with_inputs(api):
+    task = api.get(f"{ANALYSIS}/echo")
+    inputs = {p["name"] for p in task["parameters"] if p["direction"] == "esriGPParameterDirectionInput"}
+    outputs = {p["name"] for p in task["parameters"] if p["direction"] == "esriGPParameterDirectionOutput"}
+    assert "output_string_input" in outputs and not inputs & outputs
+    job = api.post(f"{ANALYSIS}/echo/submitJob", string_input="named")["jobId"]
+    from controlplane.tasks import run_execute
+
+    assert run_execute(str(translate.run_id_of(job))) == "done"
+    assert set(api.get(f"{ANALYSIS}/echo/jobs/{job}")["results"]) == outputs
+    # the process's own output name still reaches the same result
+    assert api.get(f"{ANALYSIS}/echo/jobs/{job}/results/string_input")["value"] == "named"
 
 
 def test_job_ids_are_the_run_ids(api):

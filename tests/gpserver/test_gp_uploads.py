@@ -84,7 +84,7 @@ def test_an_uploaded_item_as_a_data_file_input(api, client):
     item = _post(client, f"{UPLOADS}/upload", file=SimpleUploadedFile("blob.png", data))["item"]
     doc = api.post(f"{ANALYSIS}/echo/execute", string_input="with a file",
                    binary_input=json.dumps({"itemID": item["itemID"]}))
-    out = {r["paramName"]: r for r in doc["results"]}["binary_input"]
+    out = {r["paramName"]: r for r in doc["results"]}["output_binary_input"]
     assert out["dataType"] == "GPDataFile"
     url = out["value"]["url"]
     assert url.startswith("http://testserver/")

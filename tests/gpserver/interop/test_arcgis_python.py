@@ -33,16 +33,6 @@ except ImportError as exc:  # pragma: no cover - depends on the test extras
 
 pytestmark = [pytest.mark.interop, pytest.mark.django_db(transaction=True)]
 
-# Server-side, not client: echo's GP outputs carry the inputs' names (string_input, ...), which
-# the client's generated code cannot tell apart (see test_every_task_survives_code_generation):
-# it submits `String+output=x` instead of `string_input=x` and the server rightly answers
-# "input 'string_input' is required" -> KeyError 'jobId'. Once renamed, the unset binary_input
-# still blocks it (test_unset_inputs_as_the_client_encodes_them). Strict: passes => remove it.
-ECHO_NAMES_CLASH = pytest.mark.xfail(
-    raises=KeyError, strict=True,
-    reason="GPServer publishes echo's outputs under its inputs' names; arcgis then sends displayNames",
-)
-
 TERMINAL = {"esriJobSucceeded", "esriJobFailed", "esriJobCancelled", "esriJobTimedOut"}
 MESSAGE_TYPES = {
     "esriJobMessageTypeInformative",
@@ -166,7 +156,6 @@ def test_buffer_submit_job_async_service(analysis_tools):
 # --- future=True: status, messages, result, cancel -------------------------------------------
 
 
-@ECHO_NAMES_CLASH
 def test_future_status_messages_and_result(analysis_tools):
     job = bounded(30, analysis_tools.echo, string_input="from arcgis", pause=1, future=True)
     seen = _wait_status(job, TERMINAL, 60)
@@ -180,7 +169,6 @@ def test_future_status_messages_and_result(analysis_tools):
     assert bounded(5, job.done)
 
 
-@ECHO_NAMES_CLASH
 def test_future_cancel_long_job(analysis_tools):
     started = time.monotonic()
     job = bounded(30, analysis_tools.echo, string_input="long", pause=45, future=True)
@@ -216,12 +204,8 @@ def test_submit_job_invalid_parameter_raises(analysis_tools):
     assert "RetryError" not in type(info.value).__name__, "the server answered a real 5xx (the client re-sent it)"
 
 
-@pytest.mark.xfail(
-    raises=KeyError, strict=True,
-    reason='GPServer answers 400 "a data file is {"url"} or {"itemID"}" to binary_input={"url": ""}',
-)
 def test_unset_inputs_as_the_client_encodes_them(gp_live):
-    """What the generated echo would send if its names did not clash: the client's own
+    """What the generated echo sends, through the client's own
     encoding (``_execute_gp_tool``) with a parameter table built from the task JSON. Every
     unset input goes out as an empty string except a GPDataFile, which the client turns into
     ``DataFile.from_str("")`` -> ``binary_input={"url": ""}``; the server must take that as
@@ -231,16 +215,18 @@ def test_unset_inputs_as_the_client_encodes_them(gp_live):
     from arcgis.geoprocessing._tool import _camelCase_to_underscore, get_py_param_type
 
     task = bounded(30, lambda: requests.post(gp_live.analysis + "/echo", data={"f": "json"}, timeout=20).json())
+    assert "parameters" in task, task
     param_db: dict[str, Any] = {}
     return_values = []
     for p in task["parameters"]:
         name = _camelCase_to_underscore(p["name"])
         if p["direction"].endswith("Input"):
             param_db[name] = (get_py_param_type(p["dataType"]), p["name"])
-        else:
+        else:  # as the generated code does: outputs in param_db too, by name -> displayName
+            param_db[name] = (get_py_param_type(p["dataType"]), p["displayName"])
             return_values.append({"name": name, "display_name": p["displayName"],
                                   "type": get_py_param_type(p["dataType"])})
-    kwargs = {name: None for name in param_db}
+    kwargs = {_camelCase_to_underscore(p["name"]): None for p in task["parameters"] if p["direction"].endswith("Input")}
     first_input = next(p["name"] for p in task["parameters"] if p["dataType"] == "GPString")
     kwargs.update({_camelCase_to_underscore(first_input): "encoded", "pause": 0.5})
     result = bounded(
@@ -257,8 +243,7 @@ def test_unset_inputs_as_the_client_encodes_them(gp_live):
     "service",
     [
         "geometry",
-        pytest.param("analysis", marks=pytest.mark.xfail(
-            raises=AssertionError, strict=True, reason="echo: outputs named like its inputs")),
+        "analysis",
     ],
 )
 def test_every_task_survives_code_generation(gp_live, service):
@@ -269,6 +254,7 @@ def test_every_task_survives_code_generation(gp_live, service):
     url = getattr(gp_live, service)
     session = requests.Session()
     service_json = bounded(30, lambda: session.get(url, params={"f": "json"}, timeout=20).json())
+    assert "tasks" in service_json, service_json
     problems = []
     for task in service_json["tasks"]:
         task_json = bounded(30, lambda t=task: session.post(f"{url}/{t}", data={"f": "json"}, timeout=20).json())
