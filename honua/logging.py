@@ -49,8 +49,9 @@ class JsonFormatter(logging.Formatter):
             doc["run_id"] = str(run_id)
         trace = current_trace.get()
         if trace is not None:
-            doc["trace_id"] = trace.trace_id
-            doc["span_id"] = trace.span_id
+            # An explicit extra (a line about another run's trace) wins over the context.
+            doc["trace_id"] = getattr(record, "trace_id", None) or trace.trace_id
+            doc["span_id"] = getattr(record, "span_id", None) or trace.span_id
         for key, value in record.__dict__.items():
             if key not in self._skip and key not in doc:
                 doc[key] = value

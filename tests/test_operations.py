@@ -87,6 +87,24 @@ def test_unready_within_the_timeout_when_the_queue_table_is_locked(client: Clien
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_connection_broken_since_its_last_use_does_not_fail_readiness(client: Client):
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    s = connection.settings_dict
+    with psycopg.connect(
+        host=s["HOST"], port=s["PORT"], user=s["USER"], password=s["PASSWORD"], dbname=s["NAME"],
+        autocommit=True,
+    ) as other:
+        assert other.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchone()[0]
+    response = client.get(READY)
+    assert response.status_code == 200, response.content
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        assert cur.fetchone()[0] != pid
+
+
+@pytest.mark.django_db(transaction=True)
 def test_metrics_are_prometheus_text_with_the_ledger_gauges(client: Client):
     response = client.get(METRICS, headers={"Host": "10.12.0.7:9000"})
     assert response.status_code == 200

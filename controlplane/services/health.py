@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
 from controlplane.services.artifacts import StoreNotReady, artifact_stores
 
@@ -41,9 +41,9 @@ def _timeout_ms() -> int:
     return max(1, int(float(settings.HONUA.get("READYZ_TIMEOUT_SECONDS", 2.0)) * 1000))
 
 
-def _bounded_query(sql: str) -> Any:
+def _bounded_query(sql: str, using: str = DEFAULT_DB_ALIAS) -> Any:
     """One statement under a short statement timeout (local to its own transaction)."""
-    with transaction.atomic(), connection.cursor() as cur:
+    with transaction.atomic(using=using), connections[using].cursor() as cur:
         cur.execute("SELECT set_config('statement_timeout', %s, true)", [f"{_timeout_ms()}ms"])
         cur.execute(sql)
         return cur.fetchone()
@@ -55,6 +55,7 @@ def check_database() -> dict[str, Any]:
     try:
         _bounded_query("SELECT 1")
     except DatabaseError:
+        connection = connections[DEFAULT_DB_ALIAS]
         if connection.in_atomic_block:
             raise
         connection.close()
@@ -87,9 +88,7 @@ def check_broker() -> dict[str, Any]:
     broker = get_broker()
     if Conf.ORM:
         # The ORM broker's own ping() answers True without a query.
-        row = _bounded_query(
-            "SELECT count(*) FROM django_q_ormq WHERE lock <= now()"
-        )
+        row = _bounded_query("SELECT count(*) FROM django_q_ormq WHERE lock <= now()", using=Conf.ORM)
         waiting = int(row[0])
         kind = "orm"
     else:

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.db.models import F
 from django.test import Client
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from controlplane.models import ProcessDefinition, ProcessRun
 from controlplane.selectors import _ACTIVE_SUMMARY_SQL
 from controlplane.services.policy import policy_cache_clear
-from controlplane.services.runs import run_cancel, run_claim
+from controlplane.services.runs import run_cancel, run_claim, runs_reap_expired
 from tests.gpserver.conftest import gp  # noqa: F401  (fixture)
 from tests.gpserver.support import ANALYSIS, GEOMETRY, GPClient, point_featureset
 from tests.ogcprocesses.conftest import echo_tier, ogc  # noqa: F401  (fixtures)
@@ -160,3 +163,16 @@ def test_the_ledger_query_reads_only_active_runs_through_their_partial_index(cli
         plan = json.dumps(cur.fetchone()[0])
     assert "run_active_class_idx" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+def test_a_run_whose_worker_vanished_is_counted_when_reaped(client, delta):
+    ProcessRun.objects.all().delete()
+    job = job_id_of(OgcClient(client).execute({"inputs": {"string_input": "lost"}}, prefer="respond-async"))
+    assert run_claim(run_id=job, owner="vanished:1") is not None
+    ProcessRun.objects.filter(id=job).update(
+        attempt_count=F("max_attempts"), lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert runs_reap_expired()["failed"] == 1
+    assert delta("honua_executions_total", process="echo", tier="none", outcome="failed") == 1
+    assert delta("honua_run_failures_total", process="echo", tier="none", code="worker-lost") == 1
+    assert delta("honua_run_duration_seconds_count", process="echo", tier="none") == 1
