@@ -176,3 +176,25 @@ def test_a_run_whose_worker_vanished_is_counted_when_reaped(client, delta):
     assert delta("honua_executions_total", process="echo", tier="none", outcome="failed") == 1
     assert delta("honua_run_failures_total", process="echo", tier="none", code="worker-lost") == 1
     assert delta("honua_run_duration_seconds_count", process="echo", tier="none") == 1
+
+
+def test_a_crashing_executor_fails_the_run_and_is_counted(client, delta, monkeypatch):
+    from controlplane.services import execution
+    from executors.base import Executor
+
+    class Crashing(Executor):
+        tier = "inprocess"
+
+        def supports(self, handler: str) -> bool:
+            return True
+
+        def execute(self, handler, inputs, ctx):
+            raise RuntimeError("boom")
+
+    original = execution.get_executor
+    monkeypatch.setattr(execution, "get_executor", lambda t: Crashing() if t == "inprocess" else original(t))
+    ProcessRun.objects.all().delete()
+    assert OgcClient(client).execute({"inputs": {"string_input": "x"}}).status_code == 500
+    run = ProcessRun.objects.get()
+    assert run.status == "failed" and run.error["code"] == "execution-failed"
+    assert delta("honua_run_failures_total", process="echo", tier="inprocess", code="execution-failed") == 1
