@@ -290,6 +290,7 @@ class ExecutionResult:
     tier_used: Tier | None = None
     inputs: dict[str, Any] | None = None
     dismissed: bool = False  # the client dismissed the job (its results are gone)
+    trace_parent: str | None = None  # W3C traceparent the run was recorded under
 
     @property
     def is_finished(self) -> bool:

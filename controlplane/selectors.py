@@ -257,6 +257,43 @@ def runs_for_tenant(
     )
 
 
+@dataclass(frozen=True)
+class ActiveRuns:
+    """How many active runs of one resource class are in one status, and the oldest's age."""
+
+    resource_class: str
+    status: str
+    count: int
+    oldest_seconds: float
+
+
+# Constant literals (no input), the same list as the predicate of run_active_class_idx, so the
+# planner can prove the partial index applies and reads the active runs only.
+_ACTIVE_SUMMARY_SQL = """
+SELECT resource_class, status, count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
+  FROM controlplane_processrun
+ WHERE status IN ('cancelling', 'queued', 'running', 'waiting')
+ GROUP BY resource_class, status
+"""
+
+
+def runs_active_summary(*, timeout_ms: int) -> list[ActiveRuns]:
+    """Operators' aggregate over every tenant's active runs (counts only, no tenant data),
+    bounded by a statement timeout so that a busy database cannot stall a metrics scrape."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "SELECT current_setting('statement_timeout'), set_config('statement_timeout', %s, true)",
+            [f"{max(1, timeout_ms)}ms"],
+        )
+        previous = cur.fetchone()[0]
+        cur.execute(_ACTIVE_SUMMARY_SQL)
+        rows = cur.fetchall()
+        cur.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+    return [ActiveRuns(rc, status, int(n), float(age or 0.0)) for rc, status, n, age in rows]
+
+
 __all__ = [
     "Q",
     "RunFilter",

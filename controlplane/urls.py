@@ -1,4 +1,4 @@
-"""Surface-independent URLs: artifact downloads and health."""
+"""Surface-independent URLs: artifact downloads (operations endpoints: honua/urls.py)."""
 
 from django.urls import path
 
@@ -6,6 +6,4 @@ from controlplane import views
 
 urlpatterns = [
     path("artifacts/<str:artifact_id>", views.ArtifactDownloadView.as_view(), name="artifact-download"),
-    path("healthz", views.HealthzView.as_view(), name="healthz"),
-    path("readyz", views.ReadyzView.as_view(), name="readyz"),
 ]

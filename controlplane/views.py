@@ -1,9 +1,8 @@
-"""Plain Django views shared by both surfaces: signed artifact downloads and health probes."""
+"""Plain Django views shared by both surfaces: signed artifact downloads (probes: honua.operations)."""
 
 from __future__ import annotations
 
-from django.db import connection
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponseBase, JsonResponse
 from django.views import View
 
 from controlplane.exceptions import NoSuchOutput
@@ -27,20 +26,3 @@ class ArtifactDownloadView(View):
         response["ETag"] = f'"{art.sha256}"'
         return response
 
-
-class HealthzView(View):
-    def get(self, request: HttpRequest) -> HttpResponse:
-        return JsonResponse({"status": "ok"})
-
-
-class ReadyzView(View):
-    def get(self, request: HttpRequest) -> HttpResponse:
-        checks: dict[str, str] = {}
-        try:
-            with connection.cursor() as cur:
-                cur.execute("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as exc:  # readiness reports, it does not raise
-            checks["database"] = f"error: {exc}"
-        ok = all(v == "ok" for v in checks.values())
-        return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)

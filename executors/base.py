@@ -69,6 +69,8 @@ class ExecutionContext:
     is_cancelled: Callable[[], bool] = lambda: False
     cancel_event: threading.Event = field(default_factory=threading.Event)
     deadline: float | None = None  # time.monotonic() value
+    # W3C traceparent of this execution's span: hand it on to tasks started for the run
+    # (the batch tier's environment), so their logs join the run's trace.
     trace_parent: str | None = None
 
     def check_cancelled(self) -> None:

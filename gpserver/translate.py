@@ -35,6 +35,7 @@ from controlplane.contracts import (
     Surface,
 )
 from gpserver import geometry as geo
+from honua.tracecontext import traceparent_normalize
 
 CURRENT_VERSION = 11.3
 FULL_VERSION = "11.3.0"
@@ -553,6 +554,7 @@ def execute_request(
     principal: Principal,
     mode: ExecutionMode,
     request_bytes: int = 0,
+    trace_header: str | None = None,
 ) -> ExecutionRequest:
     """The form fields of ``execute`` (sync) or ``submitJob`` (async) -> the internal request.
 
@@ -586,8 +588,15 @@ def execute_request(
         out_srid=_env_srid(params, context, "outSR"),
         process_srid=_env_srid(params, context, "processSR"),
         options=options,
+        # Esri clients send none; a proxy or gateway in front of Honua may.
+        trace_parent=traceparent_normalize(trace_header),
         request_bytes=request_bytes,
     )
+
+
+def trace_headers(result: ExecutionResult) -> dict[str, str]:
+    """The trace a submitted run was recorded under, echoed to the client."""
+    return {"traceparent": result.trace_parent} if result.trace_parent else {}
 
 
 def render_options(

@@ -204,9 +204,11 @@ class TaskExecuteView(GPView):
         principal = self.principal
         params = self.params
         submission = translate.execute_request(
-            spec, gp, params, principal=principal, mode=ExecutionMode.SYNC, request_bytes=request_bytes(params)
+            spec, gp, params, principal=principal, mode=ExecutionMode.SYNC, request_bytes=request_bytes(params),
+            trace_header=request.headers.get("traceparent"),
         )
         result = run_submit(submission)
+        trace = translate.trace_headers(result)
         values = result.outputs or {}
         if translate.needs_stored_outputs(result):
             result, values = run_outputs(principal=principal, run_id=result.run_id)
@@ -214,7 +216,8 @@ class TaskExecuteView(GPView):
             translate.execute_response(
                 result, values, spec, translate.render_options(result, gp),
                 job_url=self.job_url(result, spec), file_url=self.file_url(result, spec),
-            )
+            ),
+            headers=trace,
         )
 
 
@@ -229,9 +232,11 @@ class TaskSubmitJobView(GPView):
         spec = self.task_spec(gp, task)
         params = self.params
         submission = translate.execute_request(
-            spec, gp, params, principal=self.principal, mode=ExecutionMode.ASYNC, request_bytes=request_bytes(params)
+            spec, gp, params, principal=self.principal, mode=ExecutionMode.ASYNC, request_bytes=request_bytes(params),
+            trace_header=request.headers.get("traceparent"),
         )
-        return Response(translate.submit_document(run_submit(submission)))
+        result = run_submit(submission)
+        return Response(translate.submit_document(result), headers=translate.trace_headers(result))
 
 
 # --- jobs ------------------------------------------------------------------------------------------

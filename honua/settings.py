@@ -37,6 +37,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz, /readyz and /metrics are answered before host checks and redirects.
+    "honua.operations.OperationsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -165,6 +167,19 @@ HONUA = {
     "UPLOAD_MAX_BYTES": env.int("HONUA_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024),
     "UPLOAD_TTL_HOURS": env.float("HONUA_UPLOAD_TTL_HOURS", default=24.0),
     "UPLOAD_MEDIA_TYPES": env.list("HONUA_UPLOAD_MEDIA_TYPES", default=[]),
+    # Run slots per resource class ("cpu_burst=32,db_heavy=8,..."): capacity and free slots.
+    "CLASS_CAPACITY": {
+        name: int(slots)
+        for name, slots in env.dict(
+            "HONUA_CLASS_CAPACITY",
+            default={"cpu_burst": 32, "db_heavy": 8, "python_batch": 4, "long_tail": 4},
+        ).items()
+    },
+    # Operations: /metrics behind this bearer token when set; time budgets of /readyz checks
+    # and of the ledger query behind the gauges of a scrape.
+    "METRICS_TOKEN": env.str("HONUA_METRICS_TOKEN", default=""),
+    "READYZ_TIMEOUT_SECONDS": env.float("HONUA_READYZ_TIMEOUT_SECONDS", default=2.0),
+    "METRICS_QUERY_TIMEOUT_MS": env.int("HONUA_METRICS_QUERY_TIMEOUT_MS", default=2000),
 }
 
 LOGGING = {

@@ -36,6 +36,7 @@ from controlplane.contracts import (
     Surface,
 )
 from controlplane.selectors import RunFilter, RunPage
+from honua.tracecontext import traceparent_normalize
 
 # --- vocabulary -----------------------------------------------------------------------------
 
@@ -368,9 +369,9 @@ def preferred_mode(prefer: str) -> tuple[ExecutionMode | None, bool]:
 
 
 def trace_parent(header: str | None) -> str | None:
-    """A W3C ``traceparent`` worth carrying into the worker; anything else is dropped."""
-    value = (header or "").strip().lower()
-    return value if re.fullmatch(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}", value) else None
+    """A valid W3C ``traceparent`` to carry into the worker; an invalid one is dropped (the
+    spec's rule: the run then starts a trace of its own)."""
+    return traceparent_normalize(header)
 
 
 def crs_srid(crs: Any, where: str) -> int:
@@ -1061,13 +1062,16 @@ def execute_response(
 ) -> Wire:
     """201 + Location for a job (async, or a sync run past its deadline); else the results."""
     job_href = urls.job(result.run_id)
+    # The trace the run was recorded under: the client's, or the one started for it.
+    trace = {"traceparent": result.trace_parent} if result.trace_parent else {}
     if not result.is_finished:
-        headers = {"Location": job_href}
+        headers = {"Location": job_href, **trace}
         if submission.prefer_async and result.mode is ExecutionMode.ASYNC:
             headers["Preference-Applied"] = "respond-async"
         return Wire(status=201, data=status_info(result, urls), headers=headers)
     wire = results_response(result, values, urls, artifact_href)
     wire.links.insert(0, link(job_href, "monitor", JSON, "the job"))
+    wire.headers.update(trace)
     return wire
 
 

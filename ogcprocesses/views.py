@@ -76,7 +76,7 @@ class OgcView(APIView):
         data = getattr(response, "data", None)
         if "Link" not in response and isinstance(data, dict) and isinstance(data.get("links"), list):
             response["Link"] = translate.link_header([x for x in data["links"] if "rel" in x][:20])
-        response["Access-Control-Expose-Headers"] = "Location, Link, Preference-Applied, Retry-After"
+        response["Access-Control-Expose-Headers"] = "Location, Link, Preference-Applied, Retry-After, traceparent"
         return response
 
 

@@ -5,6 +5,9 @@ Run with the project's virtualenv python (the Makefile does). Environment:
   HONUA_WEB_WORKERS (2), HONUA_WEB_THREADS (4) gunicorn gthread workers x threads
   HONUA_RUN_QCLUSTER (1)                       0: web only (workers run on other hosts)
   HONUA_STOP_TIMEOUT (30)                      seconds to wait for a graceful stop
+  PROMETHEUS_MULTIPROC_DIR ($HONUA_DATA_DIR/prometheus)
+                                               metric files of every web and worker process,
+                                               merged by /metrics; emptied at start
   GUNICORN_CMD_ARGS                            extra gunicorn options (read by gunicorn)
 
 SIGINT/SIGTERM/SIGHUP: every child gets SIGTERM, and after HONUA_STOP_TIMEOUT seconds (or
@@ -136,6 +139,20 @@ def gunicorn_has_option(flag: str) -> bool:
     return any(flag in (getattr(s, "cli", None) or []) for s in KNOWN_SETTINGS)
 
 
+def prometheus_dir() -> Path:
+    """The multiprocess metrics directory, emptied of a previous run's samples.
+
+    Only the metric files are removed (``*.db``), in case the variable names a directory
+    that holds anything else.
+    """
+    default = Path(os.environ.get("HONUA_DATA_DIR", "").strip() or ROOT / ".data") / "prometheus"
+    path = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or default)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return path
+
+
 def wait_for_port(host: str, port: int, sup: Supervisor, web: Child, timeout: float = 90) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end and not sup.stop_requests and web.alive():
@@ -165,6 +182,9 @@ def main() -> int:
     url_host = f"[{probe_host}]" if ":" in probe_host else probe_host
     base = f"http://{url_host}:{port}"
 
+    # Set before any child starts: prometheus-client picks its mode when first imported.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prometheus_dir())
+
     sup = Supervisor()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, sup.on_signal)
@@ -172,6 +192,7 @@ def main() -> int:
     py = sys.executable
     gunicorn = [
         py, "-m", "gunicorn", "honua.wsgi:application",
+        "--config", str(ROOT / "scripts" / "gunicorn_conf.py"),
         "--bind", f"{bind_host}:{port}",
         "--workers", str(workers),
         "--worker-class", "gthread",
@@ -197,6 +218,7 @@ def main() -> int:
             f"    OGC API - Processes  {base}/ogcapi/\n"
             f"    GPServer (ArcGIS)    {base}/arcgis/rest/services\n"
             f"    Admin                {base}/admin/\n"
+            f"    Health, metrics      {base}/healthz  {base}/readyz  {base}/metrics\n"
             f"  Ctrl-C stops the server and the worker; PostgreSQL keeps running "
             f"('make stop-db' stops it).\n",
             flush=True,

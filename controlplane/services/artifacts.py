@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -27,21 +28,86 @@ def _root() -> Path:
     return Path(settings.MEDIA_ROOT)
 
 
+class StoreNotReady(Exception):
+    """The artifact store cannot take writes now; the message says why."""
+
+
+class ArtifactStore:
+    """Where artifact bytes live. A store class per ``Artifact.store`` value; an S3 store
+    implements the same four methods."""
+
+    name: str = ""
+
+    def write(self, key: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def check(self) -> dict[str, Any]:
+        """Raise StoreNotReady unless the store takes writes now; else facts for /readyz."""
+        raise NotImplementedError
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Files under MEDIA_ROOT."""
+
+    name = "local"
+
+    def write(self, key: str, data: bytes) -> None:
+        path = _root() / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def delete(self, key: str) -> None:
+        (_root() / key).unlink(missing_ok=True)
+
+    def check(self) -> dict[str, Any]:
+        root = _root()
+        try:
+            # Writes create the root as needed (a fresh install has none yet): so does this.
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreNotReady(f"the artifact root cannot be created ({exc.strerror})") from exc
+        if not root.is_dir():
+            raise StoreNotReady("the artifact root is not a directory")
+        try:
+            # A real write: access(2) says nothing of read-only mounts, quotas or a full disk.
+            with tempfile.NamedTemporaryFile(dir=root, prefix=".readyz-") as probe:
+                probe.write(b"ok")
+                probe.flush()
+        except OSError as exc:
+            raise StoreNotReady(f"the artifact root is not writable ({exc.strerror})") from exc
+        return {"store": self.name}
+
+
+_STORES: dict[str, ArtifactStore] = {LocalArtifactStore.name: LocalArtifactStore()}
+
+
+def artifact_store(name: str = "local") -> ArtifactStore:
+    """The store named ``name`` (the value of ``Artifact.store``)."""
+    return _STORES[name]
+
+
+def artifact_stores() -> list[ArtifactStore]:
+    """Every store this server writes to (readiness checks each)."""
+    return list(_STORES.values())
+
+
 def artifact_create(
     *, tenant_id: int, run_id: uuid.UUID | str | None, name: str, data: bytes, media_type: str
 ) -> Artifact:
     """Store bytes and record them; the caller gets the Artifact row."""
     artifact_id = uuid.uuid4()
     key = f"{tenant_id}/{run_id or 'none'}/{artifact_id}"
-    path = _root() / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    store = artifact_store()
+    store.write(key, data)
     return Artifact.objects.create(
         id=artifact_id,
         tenant_id=tenant_id,
         run_id=run_id,
         name=name,
-        store="local",
+        store=store.name,
         key=key,
         media_type=media_type,
         size=len(data),
@@ -81,8 +147,8 @@ def output_decode(data: bytes, link: dict[str, Any]) -> Any:
 
 
 def artifact_store_delete(*, store: str, key: str) -> None:
-    if store == "local":
-        (_root() / key).unlink(missing_ok=True)
+    if store in _STORES:
+        _STORES[store].delete(key)
 
 
 def artifact_open(artifact: Artifact) -> Path:

@@ -53,7 +53,8 @@ from executors.base import (
     TierUnavailable,
 )
 from executors.registry import get_executor
-from honua.logging import current_run_id
+from honua.logging import log_context
+from honua.tracecontext import TraceContext
 
 log = logging.getLogger("honua.execution")
 
@@ -184,6 +185,13 @@ def estimate_cost(*, resolved: ResolvedProcess, stats: InputStats) -> float:
 
 def run_submit(request: ExecutionRequest) -> ExecutionResult:
     """Admit, schedule, record and start (inline or queued) one run."""
+    # Every run belongs to a trace: the client's (W3C traceparent) or one started here.
+    trace = TraceContext.parse(request.trace_parent) or TraceContext.new()
+    with log_context(trace=trace):
+        return _submit(request, trace)
+
+
+def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
     resolved = process_resolve(principal=request.principal, process_id=request.process_id)
     tenant = tenant_get(request.principal.tenant)
     given = upload_inputs_resolve(
@@ -233,7 +241,7 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         "vertex_count": stats.vertices,
         "request": stored_request,
         "subscriber": subscriber,
-        "trace_parent": request.trace_parent or "",
+        "trace_parent": trace.header,
         "cost_estimated": estimate_cost(resolved=resolved, stats=stats),
     }
     plan = RunPlan(
@@ -248,7 +256,7 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         output_requests=output_requests,
         out_srid=request.out_srid,
         process_srid=request.process_srid,
-        trace_parent=request.trace_parent,
+        trace_parent=trace.header,
         feature_count=stats.features,
         subscriber=subscriber,
     )
@@ -369,9 +377,33 @@ def _store_outputs(plan: RunPlan, outputs: dict[str, Any]) -> tuple[dict[str, An
 
 def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, ProcessRun | None]:
     """Try the tiers in order; complete, fail or cancel the run. Returns the outputs (on
-    success) and the finished run as recorded, or None when another owner ended it."""
+    success) and the finished run as recorded, or None when another owner ended it.
+
+    The execution is a span of the run's trace: its log lines carry the trace and span ids,
+    and executors get it as their context's ``trace_parent`` to hand on (batch tasks).
+    """
+    parent = TraceContext.parse(plan.trace_parent) or TraceContext.new()
+    span = parent.child()
+    started = time.monotonic()
+    with log_context(run_id=plan.run_id, trace=span):
+        outputs, finished = _execute_tiers(plan, owner, span)
+        log.info(
+            "run finished" if finished else "run ended elsewhere",
+            extra={
+                "process_id": plan.process_id,
+                "status": finished.status if finished else "",
+                "tier": (finished.tier_used if finished else "") or "",
+                "duration_ms": round((time.monotonic() - started) * 1000, 2),
+                "parent_span_id": parent.span_id,
+            },
+        )
+    return outputs, finished
+
+
+def _execute_tiers(
+    plan: RunPlan, owner: str, span: TraceContext
+) -> tuple[dict[str, Any] | None, ProcessRun | None]:
     run_id = plan.run_id
-    token = current_run_id.set(run_id)
     cancel_event = threading.Event()
     keeper.register(run_id, cancel_event)
     reasons: list[str] = []
@@ -404,7 +436,7 @@ def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, Proc
                     message=message,
                     cancel_event=cancel_event,
                     deadline=(started + float(max_runtime)) if max_runtime else None,
-                    trace_parent=plan.trace_parent,
+                    trace_parent=span.header,
                 )
                 keeper_cancel = getattr(executor, "cancel_callback", None)
                 if keeper_cancel is not None:
@@ -431,7 +463,7 @@ def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, Proc
                 except ExecutorError as exc:
                     return None, _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
                 except Exception as exc:  # the executor boundary: never lose a run
-                    log.exception("executor crashed", extra={"tier": tier, "process": plan.process_id})
+                    log.exception("executor crashed", extra={"tier": tier, "process_id": plan.process_id})
                     return None, _failed(
                         plan, owner, tier, _error_doc("execution-failed", f"{type(exc).__name__}: {exc}")
                     )
@@ -450,7 +482,6 @@ def execute_plan(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, Proc
         return None, _failed(plan, owner, "", _error_doc(error.code, error.message))
     finally:
         keeper.unregister(run_id)
-        current_run_id.reset(token)
 
 
 # --- reading results ------------------------------------------------------------------------
@@ -489,6 +520,7 @@ def _result_from_run(run: ProcessRun, live_outputs: dict[str, Any] | None = None
         request=dict(get("request") or {}),
         tier_used=Tier(run.tier_used) if get("tier_used") else None,
         dismissed=get("dismissed_at") is not None,
+        trace_parent=get("trace_parent") or None,
     )
 
 

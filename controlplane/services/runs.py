@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from controlplane.contracts import (
 )
 from controlplane.exceptions import InvalidRunTransition, NoSuchJob
 from controlplane.models import Artifact, ProcessRun
+from controlplane.services import metrics
 from controlplane.services.audit import audit_record
 
 log = logging.getLogger("honua.runs")
@@ -204,7 +206,7 @@ def run_record_tier(*, run_id: uuid.UUID | str, tier: str, outcome: str, reason:
 RESULT_COLUMNS = (
     "id", "process_id", "status", "mode", "surface", "progress", "progress_message", "messages",
     "created_at", "started_at", "finished_at", "updated_at", "output_links", "error", "request",
-    "tier_used", "dismissed_at", "results_removed_at",
+    "tier_used", "dismissed_at", "results_removed_at", "trace_parent",
 )
 _JSON_COLUMNS = {"messages", "output_links", "error", "request", "outputs", "tiers_tried"}
 _FINISH_VALUES = {"tier_used", "outputs", "output_links", "progress", "cost_actual", "error"}
@@ -217,6 +219,30 @@ def run_from_row(columns: tuple[str, ...] | list[str], row: tuple[Any, ...]) -> 
         for c, v in zip(columns, row, strict=True)
     }
     return ProcessRun(**data)
+
+
+def _count_finished(
+    *,
+    process_id: str,
+    status: str,
+    tier: str = "",
+    error: dict[str, Any] | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
+) -> None:
+    """Count a run that reached a terminal status, once the change is committed (from what
+    the ledger write returned: no query)."""
+    transaction.on_commit(
+        functools.partial(
+            metrics.run_finished,
+            process_id=process_id,
+            tier=tier,
+            status=status,
+            error_code=error.get("code") if isinstance(error, dict) else None,
+            started_at=started_at,
+            finished_at=finished_at,
+        )
+    )
 
 
 def _finish(
@@ -270,7 +296,14 @@ def _finish(
     with connection.cursor() as cur:
         cur.execute(sql, params)
         row = cur.fetchone()
-    return run_from_row(RESULT_COLUMNS, row) if row else None
+    if row is None:
+        return None
+    run = run_from_row(RESULT_COLUMNS, row)
+    _count_finished(
+        process_id=run.process_id, status=run.status, tier=run.tier_used, error=run.error,
+        started_at=run.started_at, finished_at=run.finished_at,
+    )
+    return run
 
 
 def run_complete(
@@ -357,6 +390,7 @@ def run_cancel(*, run_id: uuid.UUID | str, tenant_id: int, actor: str) -> RunSta
             messages=[*run.messages, _message(MessageType.WARNING, f"Cancelled by {actor}.")],
         )
         after = RunStatus.CANCELLED
+        _count_finished(process_id=run.process_id, status=after.value)
     elif run.status == RunStatus.RUNNING:
         ProcessRun.objects.filter(id=run.id).update(
             status=RunStatus.CANCELLING.value,
@@ -440,9 +474,10 @@ def runs_reap_expired(*, limit: int = 100) -> dict[str, int]:
         expired = list(
             ProcessRun.objects.select_for_update(skip_locked=True)
             .filter(status__in=[s.value for s in _LEASED], lease_expires_at__lt=timezone.now())
-            .only("id", "status", "attempt_count", "max_attempts", "messages", "tenant_id", "lease_owner")[
-                :limit
-            ]
+            .only(
+                "id", "status", "attempt_count", "max_attempts", "messages", "tenant_id", "lease_owner",
+                "process_id", "tier_used", "started_at",
+            )[:limit]
         )
         now = timezone.now()
         requeue: list[uuid.UUID] = []
@@ -457,15 +492,23 @@ def runs_reap_expired(*, limit: int = 100) -> dict[str, int]:
                 )
                 counts["cancelled"] += 1
                 outcome = "cancelled"
+                _count_finished(
+                    process_id=run.process_id, status=outcome, tier=run.tier_used,
+                    started_at=run.started_at, finished_at=now,
+                )
             elif run.attempt_count >= run.max_attempts:
+                error = {"code": "worker-lost", "message": lost + " No attempts left.", "details": []}
                 base.update(
                     status=RunStatus.FAILED.value, finished_at=now, updated_at=now,
-                    lease_expires_at=None,
-                    error={"code": "worker-lost", "message": lost + " No attempts left.", "details": []},
+                    lease_expires_at=None, error=error,
                     messages=[*run.messages, _message(MessageType.ERROR, lost + " No attempts left.")],
                 )
                 counts["failed"] += 1
                 outcome = "failed"
+                _count_finished(
+                    process_id=run.process_id, status=outcome, tier=run.tier_used, error=error,
+                    started_at=run.started_at, finished_at=now,
+                )
             else:
                 base.update(
                     status=RunStatus.QUEUED.value, lease_owner="", lease_expires_at=None, updated_at=now,
