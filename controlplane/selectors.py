@@ -21,6 +21,7 @@ from controlplane.contracts import (
 from controlplane.exceptions import (
     NoSuchJob,
     NoSuchOutput,
+    NoSuchProcess,
     NoSuchService,
     NotAuthenticated,
     ResultNotAvailable,
@@ -131,6 +132,26 @@ def gp_service_get(*, principal: Principal, folder: str, name: str) -> GPService
     ):
         raise NotAuthenticated(f"GP service {path!r} requires authentication: send a token")
     raise NoSuchService(f"no GP service {path!r}")
+
+
+def gp_task_get(*, principal: Principal, service: GPServiceSpec, task: str) -> ProcessSpec:
+    """A task of a visible service, by name (else without regard to case); NoSuchProcess when
+    the service has no such task for this principal (an anonymous caller is told to
+    authenticate when the tenant has the task but keeps it from anonymous callers)."""
+
+    def find(tasks: tuple[ProcessSpec, ...]) -> ProcessSpec | None:
+        return next((t for t in tasks if t.id == task), None) or next(
+            (t for t in tasks if t.id.lower() == task.lower()), None
+        )
+
+    spec = find(service.tasks)
+    if spec is not None:
+        return spec
+    if is_anonymous(principal):
+        full = next((s for s in _gp_specs(principal, runnable_only=False) if s.path == service.path), None)
+        if full is not None and find(full.tasks) is not None:
+            raise NotAuthenticated(f"task {task!r} requires authentication: send a token")
+    raise NoSuchProcess(f"no task {task!r} in GP service {service.path!r}")
 
 
 # --- runs ------------------------------------------------------------------------------------

@@ -24,11 +24,12 @@ from controlplane.contracts import (
     Principal,
     ProcessSpec,
 )
-from controlplane.exceptions import MissingParameter, NoSuchProcess, NoSuchService
+from controlplane.exceptions import MissingParameter, NoSuchService
 from controlplane.selectors import (
     gp_folders,
     gp_service_get,
     gp_services,
+    gp_task_get,
     run_get,
     run_inputs,
     run_outputs,
@@ -126,12 +127,8 @@ class GPView(APIView):
         result = run_get(principal=self.principal, run_id=run_id)
         return gp, run_id, result, translate.task_of(result, gp, task, job_id)
 
-    @staticmethod
-    def task_spec(service: GPServiceSpec, task: str) -> ProcessSpec:
-        spec = service.task(task) or next((t for t in service.tasks if t.id.lower() == task.lower()), None)
-        if spec is None:
-            raise NoSuchProcess(f"no task {task!r} in GP service {service.path!r}")
-        return spec
+    def task_spec(self, service: GPServiceSpec, task: str) -> ProcessSpec:
+        return gp_task_get(principal=self.principal, service=service, task=task)
 
     # --- jobs ----------------------------------------------------------------------------------
 

@@ -53,11 +53,11 @@ def rule(tenant: str, process_id: str, audience: str, allowed: bool) -> ProcessA
     return row
 
 
-def gp_token(client: Client, username: str, password: str = PASSWORD, **params: str) -> dict[str, Any]:
+def gp_token(http: Client, username: str, password: str = PASSWORD, **params: str) -> dict[str, Any]:
     """POST /arcgis/tokens/generateToken as Esri clients do; the JSON answer."""
     data = {"username": username, "password": password, "f": "json", **params}
     if "client" not in params and "referer" not in params:
         data.update(client="referer", referer=REFERER)
-    response = client.post("/arcgis/tokens/generateToken", data)
+    response = http.post("/arcgis/tokens/generateToken", data)
     assert response.status_code == 200, response.status_code
     return response.json()

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate, get_user, get_user_model
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest
@@ -287,7 +287,8 @@ class _CsrfCheck(CsrfViewMiddleware):
 
 
 def _session_principal(request: HttpRequest, *, unsafe: bool) -> Principal | None:
-    user = getattr(request, "user", None)
+    # From the session itself: DRF replaces request.user with its own (unauthenticated) user.
+    user = get_user(request) if hasattr(request, "session") else getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
     memberships = list(
