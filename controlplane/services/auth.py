@@ -293,7 +293,7 @@ def _session_principal(request: HttpRequest, *, unsafe: bool) -> Principal | Non
         return None
     memberships = list(
         Membership.objects.select_related("user", "tenant")
-        .filter(user_id=user.pk, is_active=True, tenant__is_active=True)
+        .filter(user_id=int(user.pk), is_active=True, user__is_active=True, tenant__is_active=True)
         .order_by("tenant__slug")
     )
     if not memberships:
