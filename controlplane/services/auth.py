@@ -289,11 +289,12 @@ class _CsrfCheck(CsrfViewMiddleware):
 def _session_principal(request: HttpRequest, *, unsafe: bool) -> Principal | None:
     # From the session itself: DRF replaces request.user with its own (unauthenticated) user.
     user = get_user(request) if hasattr(request, "session") else getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    if user_id is None:
         return None
     memberships = list(
         Membership.objects.select_related("user", "tenant")
-        .filter(user_id=int(user.pk), is_active=True, user__is_active=True, tenant__is_active=True)
+        .filter(user_id=user_id, is_active=True, user__is_active=True, tenant__is_active=True)
         .order_by("tenant__slug")
     )
     if not memberships:
