@@ -4,12 +4,15 @@ and who may change which job."""
 from __future__ import annotations
 
 import hashlib
+import io
+import re
 import time
 import types
 import uuid
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -400,3 +403,46 @@ def test_other_tenants_runs_are_not_found():
         with pytest.raises(NoSuchJob):
             action(principal=globex, run_id=run)
     assert ProcessRun.objects.get(id=run).status == "queued"
+
+
+# --- admin and commands ------------------------------------------------------------------------
+
+
+def test_the_admin_shows_a_new_key_once(admin_client):
+    alice = member("acme", "alice")
+    response = admin_client.post("/admin/controlplane/apikey/add/", {
+        "tenant": alice.tenant_id, "user": alice.user_id, "name": "from the admin", "expires_at_0": "",
+        "expires_at_1": "",
+    })
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    found = re.search(rb"hk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", response.content)
+    assert found, response.content[:500]
+    raw = found.group(0).decode()
+    key = ApiKey.objects.get(name="from the admin")
+    assert key.key_sha256 == hashlib.sha256(raw.encode()).hexdigest()
+    assert api_key_authenticate(raw).username == "alice"
+    for page in ("/admin/controlplane/apikey/", f"/admin/controlplane/apikey/{key.pk}/change/"):
+        shown = admin_client.get(page)
+        assert shown.status_code == 200 and key.prefix.encode() in shown.content
+        assert raw[16:].encode() not in shown.content
+    admin_client.post("/admin/controlplane/apikey/", {"action": "revoke_keys", "_selected_action": [key.pk]})
+    with pytest.raises(InvalidCredentials):
+        api_key_authenticate(raw)
+
+
+def test_commands_make_members_and_keys():
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("carol", password=PASSWORD)
+    Tenant.objects.create(slug="acme", name="Acme")
+    call_command("member_set", "carol", "acme", "--role", "viewer", stdout=io.StringIO())
+    out, err = io.StringIO(), io.StringIO()
+    call_command("apikey_create", "carol", "acme", "--name", "ci", "--days", "30", stdout=out, stderr=err)
+    raw = out.getvalue().strip()
+    assert api_key_authenticate(raw).roles == ("viewer",) and "shown once" in err.getvalue()
+    assert ApiKey.objects.get(name="ci").expires_at > timezone.now() + timezone.timedelta(days=29)
+    call_command("apikey_revoke", raw[:15], stdout=io.StringIO())
+    with pytest.raises(InvalidCredentials):
+        api_key_authenticate(raw)
+    with pytest.raises(CommandError):
+        call_command("member_set", "nobody", "acme", stdout=io.StringIO())
