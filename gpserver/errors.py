@@ -27,7 +27,8 @@ def error_body(exc: Exception) -> tuple[dict[str, Any], dict[str, str]]:
             headers["Retry-After"] = str(max(1, int(exc.retry_after)))
         esri = auth_error(exc)
         if esri is not None:
-            return error_document(esri[0], esri[1], [exc.message, *exc.details], exc.code), headers
+            details = [d for d in (exc.message, *exc.details) if d != esri[1]]
+            return error_document(esri[0], esri[1], details, exc.code), headers
         return honua_error_document(exc), headers
     if isinstance(exc, Http404):
         return INVALID_URL, headers
