@@ -79,7 +79,6 @@ def anonymous_allowed(*, tenant_slug: str) -> bool:
 
 def run_change_check(*, principal: Principal, owner_id: int | None) -> None:
     """Viewers read the tenant's jobs but change (cancel, delete) only the ones they started."""
-    if Role.VIEWER.value in principal.roles and not (
-        {Role.ADMIN.value, Role.EDITOR.value} & set(principal.roles)
-    ) and owner_id != principal.user_id:
+    read_only = set(principal.roles) == {Role.VIEWER.value}
+    if read_only and owner_id != principal.user_id:
         raise PermissionDenied("a viewer may cancel or delete only the jobs it submitted")
