@@ -7,20 +7,25 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from controlplane.exceptions import HonuaError
 from controlplane.models import (
+    ApiKey,
     Artifact,
     AuditEvent,
     GPService,
     GPServiceTask,
+    Membership,
+    ProcessAccess,
     ProcessDefinition,
     ProcessRun,
     Tenant,
     TenantPolicyOverride,
     UploadItem,
 )
+from controlplane.services.auth import api_key_create, api_key_revoke
 from controlplane.services.gpservices import gpservice_audit_change, gpservice_snapshot
 from controlplane.services.policy import policy_cache_clear
 from controlplane.services.runs import run_cancel
@@ -208,3 +213,80 @@ class UploadItemAdmin(ReadOnlyAdmin):
     search_fields = ("id", "item_name", "sha256")
     date_hierarchy = "created_at"
     list_select_related = ("tenant",)
+
+
+# --- identity ----------------------------------------------------------------------------------
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "tenant", "role", "is_active", "created_at")
+    list_filter = ("role", "is_active", "tenant")
+    search_fields = ("user__username", "tenant__slug")
+    list_select_related = ("user", "tenant")
+    autocomplete_fields = ("user",)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are made by the service (only the hash is stored; the key is shown once, on the
+    page after "Save") and revoked by an action; neither secret nor hash can be edited."""
+
+    list_display = ("name", "prefix", "tenant", "user", "created_at", "expires_at", "revoked_at", "last_used_at")
+    list_filter = ("tenant", "revoked_at")
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("tenant", "user")
+    readonly_fields = ("prefix", "created_at", "revoked_at", "last_used_at")
+    autocomplete_fields = ("user",)
+    actions = ["revoke_keys"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        editable = ("tenant", "user", "name", "expires_at")
+        return editable if obj is None else (*editable, *self.readonly_fields)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return self.readonly_fields if obj is None else ("tenant", "user", *self.readonly_fields)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        key, raw = api_key_create(
+            tenant_id=obj.tenant_id, user_id=obj.user_id, name=obj.name, expires_at=obj.expires_at,
+            actor=request.user.get_username(),
+        )
+        obj.pk, obj.prefix, obj.key_sha256, obj.created_at = key.pk, key.prefix, key.key_sha256, key.created_at
+        obj._state.adding = False
+        request._honua_api_key = raw  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+        """After "Save": the key, once (it exists only in this response)."""
+        raw = getattr(request, "_honua_api_key", None)
+        if raw is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {**self.admin_site.each_context(request), "key": obj, "raw": raw, "opts": self.model._meta,
+                   "title": "API key created"}
+        response = TemplateResponse(request, "admin/controlplane/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        done = sum(api_key_revoke(key_id=pk, actor=request.user.get_username())
+                   for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Revoked {done} key(s).")
+
+
+@admin.register(ProcessAccess)
+class ProcessAccessAdmin(admin.ModelAdmin):
+    list_display = ("tenant", "process_id", "audience", "allowed", "updated_at")
+    list_filter = ("tenant", "audience", "allowed")
+    search_fields = ("process_id",)
+
+    def save_model(self, request: HttpRequest, obj: ProcessAccess, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        policy_cache_clear()
+
+    def delete_model(self, request: HttpRequest, obj: ProcessAccess) -> None:
+        super().delete_model(request, obj)
+        policy_cache_clear()

@@ -65,6 +65,13 @@ class NotAuthenticated(HonuaError):
     title = "Authentication required"
 
 
+class InvalidCredentials(NotAuthenticated):
+    """Credentials were sent but are not valid: unknown, expired, revoked, or bound elsewhere."""
+
+    code = "invalid-credentials"
+    title = "Invalid credentials"
+
+
 class PermissionDenied(HonuaError):
     code = "forbidden"
     status = 403

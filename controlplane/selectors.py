@@ -21,11 +21,19 @@ from controlplane.contracts import (
 from controlplane.exceptions import (
     NoSuchJob,
     NoSuchOutput,
+    NoSuchProcess,
     NoSuchService,
+    NotAuthenticated,
     ResultNotAvailable,
     ResultNotReady,
 )
 from controlplane.models import Artifact, ProcessRun
+from controlplane.services.access import (
+    audiences,
+    is_anonymous,
+    process_access_check,
+    process_allowed,
+)
 from controlplane.services.artifacts import artifact_open, output_decode
 from controlplane.services.execution import _result_from_run
 from controlplane.services.gpservices import GPServiceRow, gpservice_rows
@@ -50,23 +58,34 @@ _LIST_FIELDS = (
 
 
 def process_get(*, principal: Principal, process_id: str) -> ProcessSpec:
-    return process_resolve(principal=principal, process_id=process_id).spec
+    """A process the principal may run (NoSuchProcess otherwise; anonymous: NotAuthenticated)."""
+    spec = process_resolve(principal=principal, process_id=process_id).spec
+    process_access_check(principal=principal, process_id=spec.id)
+    return spec
 
 
 def processes_for_principal(*, principal: Principal) -> list[ProcessSpec]:
-    return [r.spec for r in processes_resolve(principal=principal)]
+    """The processes the principal may run, by id (the others are not listed)."""
+    return [
+        r.spec for r in processes_resolve(principal=principal)
+        if process_allowed(principal=principal, process_id=r.spec.id)
+    ]
 
 
 # --- GP services ----------------------------------------------------------------------------
 
 
-def _gp_specs(principal: Principal) -> tuple[GPServiceSpec, ...]:
+def _gp_specs(principal: Principal, *, runnable_only: bool = True) -> tuple[GPServiceSpec, ...]:
     """Every enabled service with the tasks this principal may run, in position order;
     services left with no task are hidden. Cached like the policy lookups it is built from
-    (they depend on the tenant, and on nothing else of the principal yet)."""
+    (they depend on the tenant and the principal's audiences). ``runnable_only=False``: every
+    task the tenant has, whoever asks (to tell an anonymous caller to authenticate)."""
 
     def load() -> tuple[GPServiceSpec, ...]:
-        runnable = {r.spec.id: r.spec for r in processes_resolve(principal=principal)}
+        runnable = {
+            r.spec.id: r.spec for r in processes_resolve(principal=principal)
+            if not runnable_only or process_allowed(principal=principal, process_id=r.spec.id)
+        }
         rows: list[GPServiceRow] = policy_cached(("gpservices",), gpservice_rows)
         out = []
         for row in rows:
@@ -84,7 +103,8 @@ def _gp_specs(principal: Principal) -> tuple[GPServiceSpec, ...]:
                 )
         return tuple(out)
 
-    return policy_cached(("gpservices", principal.tenant, ",".join(principal.roles)), load)
+    who = ",".join(audiences(principal)) if runnable_only else "*"
+    return policy_cached(("gpservices", principal.tenant, who), load)
 
 
 def gp_folders(*, principal: Principal) -> list[str]:
@@ -107,14 +127,48 @@ def gp_service_get(*, principal: Principal, folder: str, name: str) -> GPService
         if (spec.folder.lower(), spec.name.lower()) == wanted:
             return spec
     path = f"{folder}/{name}" if folder else name
+    if is_anonymous(principal) and any(
+        (s.folder.lower(), s.name.lower()) == wanted for s in _gp_specs(principal, runnable_only=False)
+    ):
+        raise NotAuthenticated(f"GP service {path!r} requires authentication: send a token")
     raise NoSuchService(f"no GP service {path!r}")
+
+
+def gp_task_get(*, principal: Principal, service: GPServiceSpec, task: str) -> ProcessSpec:
+    """A task of a visible service, by name (else without regard to case); NoSuchProcess when
+    the service has no such task for this principal (an anonymous caller is told to
+    authenticate when the tenant has the task but keeps it from anonymous callers)."""
+
+    def find(tasks: tuple[ProcessSpec, ...]) -> ProcessSpec | None:
+        return next((t for t in tasks if t.id == task), None) or next(
+            (t for t in tasks if t.id.lower() == task.lower()), None
+        )
+
+    spec = find(service.tasks)
+    if spec is not None:
+        return spec
+    if is_anonymous(principal):
+        full = next((s for s in _gp_specs(principal, runnable_only=False) if s.path == service.path), None)
+        if full is not None and find(full.tasks) is not None:
+            raise NotAuthenticated(f"task {task!r} requires authentication: send a token")
+    raise NoSuchProcess(f"no task {task!r} in GP service {service.path!r}")
 
 
 # --- runs ------------------------------------------------------------------------------------
 
 
 def _runs(principal: Principal) -> QuerySet[ProcessRun]:
-    return ProcessRun.objects.filter(tenant_id=tenant_get(principal.tenant).pk)
+    """The tenant's runs; an anonymous caller reaches only the runs made anonymously."""
+    query = ProcessRun.objects.filter(tenant_id=tenant_get(principal.tenant).pk)
+    return query.filter(user__isnull=True) if is_anonymous(principal) else query
+
+
+def run_owner(*, principal: Principal, run_id: str | uuid.UUID) -> int | None:
+    """The user who submitted a run of the caller's (NoSuchJob for anyone else's)."""
+    row = _runs(principal).filter(id=run_id_parse(run_id)).values_list("user_id").first()
+    if row is None:
+        raise NoSuchJob(f"no job {run_id}")
+    return row[0]
 
 
 def run_id_parse(run_id: str | uuid.UUID) -> uuid.UUID:

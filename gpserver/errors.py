@@ -13,6 +13,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
 from controlplane.exceptions import HonuaError, QuotaExceeded
+from gpserver.tokens import auth_error
 from gpserver.translate import INVALID_URL, error_document, honua_error_document
 
 log = logging.getLogger("honua.gpserver")
@@ -24,6 +25,10 @@ def error_body(exc: Exception) -> tuple[dict[str, Any], dict[str, str]]:
     if isinstance(exc, HonuaError):
         if isinstance(exc, QuotaExceeded):
             headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+        esri = auth_error(exc)
+        if esri is not None:
+            details = [d for d in (exc.message, *exc.details) if d != esri[1]]
+            return error_document(esri[0], esri[1], details, exc.code), headers
         return honua_error_document(exc), headers
     if isinstance(exc, Http404):
         return INVALID_URL, headers

@@ -2,7 +2,7 @@
 
 Services live in a folder or in the root folder: ``rest/services/[<folder>/]<service>/GPServer``.
 Job resources exist under a task and under the service (``GPServer/jobs/<jobId>``). A trailing
-slash is tolerated everywhere.
+slash is tolerated everywhere. The token service is ``tokens/generateToken`` (gpserver.tokens).
 """
 
 from django.urls import re_path
@@ -38,5 +38,7 @@ urlpatterns = [
     re_path(SERVICE + r"/(?P<task>[^/]+)/execute" + END, views.TaskExecuteView.as_view(), name="execute"),
     re_path(SERVICE + r"/(?P<task>[^/]+)/submitJob" + END, views.TaskSubmitJobView.as_view(), name="submit-job"),
     re_path(r"^rest/services/(?P<folder>[^/]+)" + END, views.ServicesView.as_view(), name="folder"),
+    re_path(r"^tokens/generateToken" + END, views.TokenGenerateView.as_view(), name="generate-token"),
+    re_path(r"^tokens" + END, views.TokenGenerateView.as_view(), name="tokens"),
     re_path(r"^(?P<rest>.*)$", views.NotFoundView.as_view(), name="not-found"),
 ]

@@ -7,6 +7,7 @@ every error is Esri's envelope with HTTP 200 (``gpserver.errors``).
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 from typing import Any
 
 from django.http import Http404, HttpResponse
@@ -23,11 +24,12 @@ from controlplane.contracts import (
     Principal,
     ProcessSpec,
 )
-from controlplane.exceptions import MissingParameter, NoSuchProcess, NoSuchService
+from controlplane.exceptions import MissingParameter, NoSuchService
 from controlplane.selectors import (
     gp_folders,
     gp_service_get,
     gp_services,
+    gp_task_get,
     run_get,
     run_inputs,
     run_outputs,
@@ -36,9 +38,9 @@ from controlplane.selectors import (
     uploads_info,
 )
 from controlplane.services.artifacts import artifact_link
+from controlplane.services.auth import principal_from_http, token_generate, token_minutes
 from controlplane.services.execution import run_submit
 from controlplane.services.jobs import job_cancel, job_dismiss
-from controlplane.services.policy import principal_from_http
 from controlplane.services.uploads import (
     upload_commit,
     upload_create,
@@ -46,7 +48,7 @@ from controlplane.services.uploads import (
     upload_part,
     upload_register,
 )
-from gpserver import translate
+from gpserver import tokens, translate
 from gpserver.errors import gp_exception_handler
 from gpserver.negotiation import GPContentNegotiation
 from gpserver.parsers import PARSERS, form_params, request_bytes
@@ -63,6 +65,9 @@ class GPView(APIView):
     permission_classes: list[Any] = []
     template_name = "gpserver/document.html"
     page_title = "ArcGIS REST Services Directory"
+    # Runs or changes something (whatever the HTTP method: Esri clients GET execute): a
+    # browser session must then POST with its CSRF token.
+    changes = False
 
     def get_exception_handler(self) -> Any:
         return gp_exception_handler
@@ -76,9 +81,11 @@ class GPView(APIView):
         response["Access-Control-Allow-Origin"] = "*"
         return response
 
-    @property
+    @cached_property
     def principal(self) -> Principal:
-        return principal_from_http(self.request._request)
+        """The caller: a token (``token`` parameter or a bearer header), an API key, a browser
+        session, or anonymous."""
+        return principal_from_http(self.request._request, token=self.params.get("token"), unsafe=self.changes)
 
     @property
     def params(self) -> dict[str, str]:
@@ -120,12 +127,8 @@ class GPView(APIView):
         result = run_get(principal=self.principal, run_id=run_id)
         return gp, run_id, result, translate.task_of(result, gp, task, job_id)
 
-    @staticmethod
-    def task_spec(service: GPServiceSpec, task: str) -> ProcessSpec:
-        spec = service.task(task) or next((t for t in service.tasks if t.id.lower() == task.lower()), None)
-        if spec is None:
-            raise NoSuchProcess(f"no task {task!r} in GP service {service.path!r}")
-        return spec
+    def task_spec(self, service: GPServiceSpec, task: str) -> ProcessSpec:
+        return gp_task_get(principal=self.principal, service=service, task=task)
 
     # --- jobs ----------------------------------------------------------------------------------
 
@@ -156,7 +159,25 @@ class InfoView(GPView):
     page_title = "Server information"
 
     def get(self, request: Request) -> HttpResponseBase:
-        return Response(translate.server_info())
+        doc = translate.server_info()
+        doc["authInfo"] = tokens.auth_info(
+            token_url=request.build_absolute_uri(reverse("gpserver:generate-token")), minutes=token_minutes(None)
+        )
+        return Response(doc)
+
+
+class TokenGenerateView(GPView):
+    """``tokens/generateToken`` and ``tokens/`` (see ``gpserver.tokens``)."""
+
+    page_title = "Generate token"
+
+    def get(self, request: Request) -> HttpResponseBase:
+        issued = token_generate(
+            **tokens.token_request(self.params),
+            request_ip=str(request.META.get("REMOTE_ADDR", "")),
+            request=request._request,
+        )
+        return Response(tokens.token_document(issued, ssl=request.is_secure()))
 
 
 class ServicesView(GPView):
@@ -197,6 +218,7 @@ class TaskExecuteView(GPView):
 
     template_name = "gpserver/result.html"
     page_title = "Execute"
+    changes = True
 
     def get(self, request: Request, service: str, task: str, folder: str = "") -> HttpResponseBase:
         gp = self.service()
@@ -226,6 +248,7 @@ class TaskSubmitJobView(GPView):
 
     template_name = "gpserver/job.html"
     page_title = "Job submitted"
+    changes = True
 
     def get(self, request: Request, service: str, task: str, folder: str = "") -> HttpResponseBase:
         gp = self.service()
@@ -300,6 +323,7 @@ class JobCancelView(GPView):
 
     template_name = "gpserver/job.html"
     page_title = "Job cancelled"
+    changes = True
 
     def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
         _, run_id, _, _ = self.job(job_id, task)
@@ -311,6 +335,7 @@ class JobDeleteView(GPView):
 
     template_name = "gpserver/job.html"
     page_title = "Job deleted"
+    changes = True
 
     def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
         _, run_id, _, _ = self.job(job_id, task)
@@ -343,6 +368,7 @@ class UploadCreateView(GPView):
 
     template_name = "gpserver/uploads.html"
     page_title = "Upload"
+    changes = True
 
     def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
         self.service()
@@ -359,6 +385,7 @@ class UploadRegisterView(GPView):
 
     template_name = "gpserver/uploads.html"
     page_title = "Register an upload"
+    changes = True
 
     def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
         self.service()
@@ -383,6 +410,7 @@ class UploadPartView(GPView):
 
     template_name = "gpserver/uploads.html"
     page_title = "Upload part"
+    changes = True
 
     def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
         self.service()
@@ -396,6 +424,7 @@ class UploadCommitView(GPView):
 
     template_name = "gpserver/uploads.html"
     page_title = "Commit upload"
+    changes = True
 
     def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
         self.service()
@@ -410,6 +439,7 @@ class UploadCommitView(GPView):
 class UploadDeleteView(GPView):
     template_name = "gpserver/uploads.html"
     page_title = "Delete upload"
+    changes = True
 
     def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
         self.service()

@@ -161,6 +161,12 @@ HONUA = {
     # (operators' own services; tests' loopback receivers).
     "OUTBOUND_ALLOW_HOSTS": env.list("HONUA_OUTBOUND_ALLOW_HOSTS", default=[]),
     "DEFAULT_TENANT": env.str("HONUA_DEFAULT_TENANT", default="demo"),
+    # Authentication: requests without credentials are the default tenant's anonymous caller,
+    # who may run the processes no access rule closes to anonymous when this is true.
+    "ANONYMOUS": env.bool("HONUA_ANONYMOUS", default=True),
+    # GPServer generateToken: the expiration clients get when they ask none, and the cap.
+    "TOKEN_MINUTES": env.int("HONUA_TOKEN_MINUTES", default=60),
+    "TOKEN_MAX_MINUTES": env.int("HONUA_TOKEN_MAX_MINUTES", default=1440),
     # GPServer uploads: the largest file (one-shot, or all parts together), how long an
     # upload is kept, and the file types accepted (sniffed from the content; empty: the
     # built-in list, see controlplane/services/mediatypes.py).

@@ -14,7 +14,7 @@ import orjson
 from django.http import Http404, HttpResponse
 from rest_framework import exceptions as drf
 
-from controlplane.exceptions import HonuaError, QuotaExceeded
+from controlplane.exceptions import HonuaError, InvalidCredentials, NotAuthenticated, QuotaExceeded
 from ogcprocesses.translate import exception_document
 
 log = logging.getLogger("honua.ogcprocesses")
@@ -43,6 +43,10 @@ def exception_response(exc: Exception, instance: str) -> HttpResponse:
         )
         if isinstance(exc, QuotaExceeded):
             headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+        if isinstance(exc, NotAuthenticated):
+            # RFC 6750 (a token or a key as bearer; keys also go in X-API-Key).
+            invalid = ', error="invalid_token"' if isinstance(exc, InvalidCredentials) else ""
+            headers["WWW-Authenticate"] = f'Bearer realm="honua"{invalid}'
     elif isinstance(exc, drf.APIException):
         code, title = next(
             (v for k, v in _DRF_CODES.items() if isinstance(exc, k)), (str(exc.default_code), "Error")

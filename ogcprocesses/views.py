@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django.http import Http404, HttpResponse
@@ -20,9 +21,9 @@ from controlplane.selectors import (
     runs_for_tenant,
 )
 from controlplane.services.artifacts import artifact_link
+from controlplane.services.auth import principal_from_http
 from controlplane.services.execution import run_submit
 from controlplane.services.jobs import job_dismiss
-from controlplane.services.policy import principal_from_http
 from ogcprocesses import openapi, translate
 from ogcprocesses.errors import ogc_exception_handler
 from ogcprocesses.negotiation import OgcContentNegotiation
@@ -52,8 +53,10 @@ class OgcView(APIView):
     def urls(self) -> translate.Urls:
         return translate.Urls(root=self.request.build_absolute_uri(reverse("ogcprocesses:landing")))
 
-    @property
+    @cached_property
     def principal(self) -> Principal:
+        """The caller: ``X-API-Key``, ``Authorization: Bearer`` (token or key), a browser
+        session, or anonymous."""
         return principal_from_http(self.request._request)
 
     def artifact_href(self, artifact_id: str) -> str:

@@ -3,15 +3,19 @@
 from controlplane.models.audit import AuditEvent
 from controlplane.models.catalog import ProcessDefinition
 from controlplane.models.gpservices import GPService, GPServiceTask
+from controlplane.models.identity import ApiKey, Membership, ProcessAccess
 from controlplane.models.runs import Artifact, ProcessRun
 from controlplane.models.tenancy import Tenant, TenantPolicyOverride
 from controlplane.models.uploads import UploadItem, UploadPart
 
 __all__ = [
+    "ApiKey",
     "Artifact",
     "AuditEvent",
     "GPService",
     "GPServiceTask",
+    "Membership",
+    "ProcessAccess",
     "ProcessDefinition",
     "ProcessRun",
     "Tenant",

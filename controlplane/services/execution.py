@@ -38,6 +38,7 @@ from controlplane.exceptions import (
 )
 from controlplane.models import ProcessRun
 from controlplane.services import runs as run_services
+from controlplane.services.access import process_access_check
 from controlplane.services.artifacts import artifact_create, output_encode
 from controlplane.services.leases import keeper, worker_identity
 from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_get
@@ -193,6 +194,7 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
 
 def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
     resolved = process_resolve(principal=request.principal, process_id=request.process_id)
+    process_access_check(principal=request.principal, process_id=resolved.spec.id)
     tenant = tenant_get(request.principal.tenant)
     given = upload_inputs_resolve(
         principal=request.principal, spec=resolved.spec, inputs=request.inputs, limits=resolved.limits

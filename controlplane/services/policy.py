@@ -12,9 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from django.conf import settings
-from django.http import HttpRequest
-
 from controlplane.contracts import ExecutionMode, Principal, ProcessSpec, ResourceClass, Tier
 from controlplane.exceptions import NoSuchProcess
 from controlplane.models import ProcessDefinition, Tenant, TenantPolicyOverride
@@ -51,16 +48,6 @@ def policy_cache_clear() -> None:
     with _cache_lock:
         _generation += 1
         _cache.clear()
-
-
-def principal_from_http(request: HttpRequest) -> Principal:
-    """The principal of an HTTP request. Until authentication lands, the default tenant's
-    anonymous principal (or the logged-in user of a browser session)."""
-    tenant = settings.HONUA["DEFAULT_TENANT"]
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return Principal(tenant=tenant, user_id=user.pk, username=user.get_username())
-    return Principal(tenant=tenant)
 
 
 def tenant_get(slug: str) -> Tenant:

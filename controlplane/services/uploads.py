@@ -32,6 +32,7 @@ from controlplane.exceptions import (
     UploadNotCommitted,
 )
 from controlplane.models import Artifact, ProcessDefinition, UploadItem, UploadPart
+from controlplane.services.access import is_anonymous
 from controlplane.services.artifacts import artifact_create, artifact_open
 from controlplane.services.audit import audit_record
 from controlplane.services.mediatypes import EXTENSIONS, OCTETS, REFUSED, media_type_sniff
@@ -107,13 +108,12 @@ def _item_id(item_id: str) -> str:
 
 def upload_get(*, principal: Principal, item_id: str) -> UploadItem:
     """One upload of the principal's tenant; NoSuchUpload when absent, expired or another's."""
-    item = (
-        UploadItem.objects.filter(
-            id=_item_id(item_id), tenant_id=tenant_get(principal.tenant).pk, expires_at__gt=timezone.now()
-        )
-        .select_related("artifact")
-        .first()
+    query = UploadItem.objects.filter(
+        id=_item_id(item_id), tenant_id=tenant_get(principal.tenant).pk, expires_at__gt=timezone.now()
     )
+    if is_anonymous(principal):  # an anonymous caller reaches only anonymous uploads
+        query = query.filter(user__isnull=True)
+    item = query.select_related("artifact").first()
     if item is None:
         raise NoSuchUpload(f"no uploaded item {item_id}")
     return item

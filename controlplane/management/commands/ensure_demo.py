@@ -1,4 +1,5 @@
-"""``manage.py ensure_demo``: the demo tenant, an admin user and the periodic schedules."""
+"""``manage.py ensure_demo``: the demo tenant, an admin user (an admin member of it) and the
+periodic schedules."""
 
 import os
 import secrets
@@ -9,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django_q.models import Schedule
 
-from controlplane.models import Tenant
+from controlplane.models import Membership, Tenant
+from controlplane.models.identity import Role
 
 SCHEDULES = [
     ("honua: requeue runs of lost workers", "controlplane.tasks.runs_reap", 1),
@@ -33,10 +35,15 @@ class Command(BaseCommand):
             )
         User = get_user_model()
         username = os.environ.get("HONUA_ADMIN_USER", "admin")
-        if not User.objects.filter(username=username).exists():
+        admin = User.objects.filter(username=username).first()
+        if admin is None:
             password = os.environ.get("HONUA_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-            User.objects.create_superuser(
+            admin = User.objects.create_superuser(
                 username=username, email=os.environ.get("HONUA_ADMIN_EMAIL", ""), password=password
             )
             shown = "(from HONUA_ADMIN_PASSWORD)" if os.environ.get("HONUA_ADMIN_PASSWORD") else password
             self.stdout.write(f"created admin user {username!r} with password {shown}")
+        # The admin is the demo tenant's admin: its tokens, keys and browser session act there.
+        _, joined = Membership.objects.get_or_create(user=admin, tenant=tenant, defaults={"role": Role.ADMIN})
+        if joined:
+            self.stdout.write(f"made {username!r} an admin of tenant {tenant.slug}")

@@ -2,7 +2,9 @@
 
 The client is installed by `make test` (TEST_PIP_PACKAGES in the Makefile: ``arcgis`` without
 its heavy optional dependencies). It is used as a GIS professional would, anonymously and
-without a portal: ``arcgis.env.active_gis = None`` and ``import_toolbox(url)``. Every client
+without a portal: ``arcgis.env.active_gis = None`` and ``import_toolbox(url)``; and with a token,
+as the client authenticates against a stand-alone ArcGIS Server (``EsriGenTokenAuth``: the token
+service found in ``rest/info``, the token sent as ``X-Esri-Authorization``). Every client
 call runs under ``bounded()``: the client polls jobs with no timeout of its own, so a server
 bug must fail the test, not hang CI.
 """
@@ -23,6 +25,7 @@ from tests.gpserver.interop.support import (
     missing_client,
     point_feature_set,
 )
+from tests.identity import PASSWORD, fast_passwords, member, rule  # noqa: F401  (fast_passwords: a fixture)
 
 try:
     import arcgis
@@ -267,3 +270,61 @@ def test_every_task_survives_code_generation(gp_live, service):
         if bad:
             problems.append(f"{task}: names that are not identifiers {bad}")
     assert not problems, "; ".join(problems)
+
+
+# --- authentication: tokens from tokens/generateToken ----------------------------------------
+
+
+def _token_session(server: str, username: str) -> Any:
+    """How the client authenticates against a stand-alone ArcGIS Server (no portal): an
+    ``EsriSession`` whose ``EsriGenTokenAuth`` finds the token service in ``rest/info``
+    (``authInfo.tokenServicesUrl``), POSTs username/password/referer there and sends the token
+    as ``X-Esri-Authorization: Bearer`` with its referer on every request."""
+    from arcgis.auth import EsriGenTokenAuth, EsriSession
+
+    session = EsriSession(referer="http")
+    session.auth = EsriGenTokenAuth(
+        token_url=server + "/arcgis", referer="http", username=username, password=PASSWORD, session=session
+    )
+    return session
+
+
+@pytest.mark.usefixtures("fast_passwords")
+def test_token_required_then_an_authenticated_run(gp_live, live_server):
+    """The demo tenant closed to anonymous callers: without a token the services answer Esri's
+    499; with the client's own token handshake, import_toolbox and both execution types run as
+    the member (the ledger records who)."""
+    from controlplane.models import AuditEvent, ProcessRun
+
+    rule("demo", "*", "anonymous", False)
+    member("demo", "gis-analyst")
+    anonymous = bounded(30, lambda: requests.get(gp_live.geometry, params={"f": "json"}, timeout=20).json())
+    assert anonymous["error"]["code"] == 499 and anonymous["error"]["message"] == "Token Required"
+    session = _token_session(live_server.url, "gis-analyst")
+    geometry = bounded(60, import_toolbox, gp_live.geometry, gis=session)
+    features = FeatureSet.from_dict(point_feature_set(4326))
+    distance = {"distance": RADIUS_M, "units": "esriMeters"}
+    check_buffer(bounded(60, geometry.buffer, features=features, distance=distance, gis=session).to_dict())
+    analysis = bounded(60, import_toolbox, gp_live.analysis, gis=session)
+    unit = LinearUnit(RADIUS_M, "esriMeters")
+    check_buffer(bounded(90, analysis.buffer, features=features, distance=unit, gis=session).to_dict())
+    runs = ProcessRun.objects.filter(process_id="buffer")
+    assert sorted(r.mode for r in runs) == ["async", "sync"]
+    assert {(r.tenant.slug, r.principal) for r in runs} == {("demo", "gis-analyst")}
+    assert AuditEvent.objects.filter(action="token.issue", actor="gis-analyst").exists()
+
+
+@pytest.mark.usefixtures("fast_passwords")
+def test_a_wrong_password_raises_and_reaches_nothing(gp_live, live_server):
+    """The client's handshake raises with Esri's "Unable to generate token." (import_toolbox
+    itself would not say so: it calls itself again on any error but "token required")."""
+    from controlplane.models import ProcessRun
+
+    rule("demo", "*", "anonymous", False)
+    member("demo", "gis-analyst", password="something else")
+    session = _token_session(live_server.url, "gis-analyst")
+    with pytest.raises(Exception, match="Unable to generate token"):
+        bounded(30, session.auth.token)
+    with pytest.raises(Exception, match="Invalid username or password"):
+        bounded(30, session.get, gp_live.geometry, params={"f": "json"})
+    assert not ProcessRun.objects.exists()
