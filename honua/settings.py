@@ -165,6 +165,14 @@ HONUA = {
     "UPLOAD_MAX_BYTES": env.int("HONUA_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024),
     "UPLOAD_TTL_HOURS": env.float("HONUA_UPLOAD_TTL_HOURS", default=24.0),
     "UPLOAD_MEDIA_TYPES": env.list("HONUA_UPLOAD_MEDIA_TYPES", default=[]),
+    # Runs of a resource class that may be active at once, all tenants together (admission
+    # refuses beyond it with 429); a class left out has no limit.
+    "CLASS_CAPACITY": {
+        name: int(slots)
+        for name, slots in env.dict(
+            "HONUA_CLASS_CAPACITY", default={"cpu_burst": 32, "db_heavy": 8, "python_batch": 4, "long_tail": 4}
+        ).items()
+    },
 }
 
 LOGGING = {

@@ -4,18 +4,21 @@ from controlplane.models.audit import AuditEvent
 from controlplane.models.catalog import ProcessDefinition
 from controlplane.models.gpservices import GPService, GPServiceTask
 from controlplane.models.runs import Artifact, ProcessRun
-from controlplane.models.tenancy import Tenant, TenantPolicyOverride
+from controlplane.models.tenancy import PolicyRevision, Tenant, TenantPolicyOverride
 from controlplane.models.uploads import UploadItem, UploadPart
+from controlplane.models.usage import TenantUsage
 
 __all__ = [
     "Artifact",
     "AuditEvent",
     "GPService",
     "GPServiceTask",
+    "PolicyRevision",
     "ProcessDefinition",
     "ProcessRun",
     "Tenant",
     "TenantPolicyOverride",
+    "TenantUsage",
     "UploadItem",
     "UploadPart",
 ]

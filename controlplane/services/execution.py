@@ -8,6 +8,7 @@ Async runs are queued and picked up by django-q2 workers through ``run_execute``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -35,12 +36,14 @@ from controlplane.exceptions import (
     ModeNotSupported,
     NoTierAvailable,
     PayloadTooLarge,
+    QuotaExceeded,
 )
 from controlplane.models import ProcessRun
 from controlplane.services import runs as run_services
 from controlplane.services.artifacts import artifact_create, output_encode
 from controlplane.services.leases import keeper, worker_identity
-from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_get
+from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_policy_get
+from controlplane.services.quotas import quota_admit, quota_plan, quota_refusal_record
 from controlplane.services.uploads import file_inputs_load, upload_inputs_resolve
 from controlplane.services.validation import InputStats, inputs_validate
 from executors.base import (
@@ -96,9 +99,17 @@ class RunPlan:
 
 
 def admission_check(*, resolved: ResolvedProcess, stats: InputStats, request_bytes: int) -> None:
-    """Per-process input limits: bytes, features, vertices."""
+    """Per-process input limits (bytes, features, vertices: the definition's, tightened by
+    the tenant's policy) and the tenant's cost cap of one run of the process."""
     limits = resolved.limits
     pid = resolved.spec.id
+    if resolved.cost_cap is not None:
+        cost = estimate_cost(resolved=resolved, stats=stats)
+        if cost > resolved.cost_cap:
+            raise InputLimitExceeded(
+                f"the estimated cost of this run, {cost:g} units, exceeds the cap of "
+                f"{resolved.cost_cap:g} for process {pid!r}"
+            )
     max_bytes = limits.get("max_bytes")
     if max_bytes and request_bytes > max_bytes:
         raise PayloadTooLarge(f"the request is {request_bytes} bytes; {pid!r} accepts at most {max_bytes}")
@@ -184,8 +195,9 @@ def estimate_cost(*, resolved: ResolvedProcess, stats: InputStats) -> float:
 
 def run_submit(request: ExecutionRequest) -> ExecutionResult:
     """Admit, schedule, record and start (inline or queued) one run."""
-    resolved = process_resolve(principal=request.principal, process_id=request.process_id)
-    tenant = tenant_get(request.principal.tenant)
+    policy = tenant_policy_get(request.principal.tenant)
+    resolved = process_resolve(principal=request.principal, process_id=request.process_id, policy=policy)
+    tenant = policy.tenant
     given = upload_inputs_resolve(
         principal=request.principal, spec=resolved.spec, inputs=request.inputs, limits=resolved.limits
     )
@@ -202,6 +214,17 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         )
     defn = resolved.definition
     tier_order, tiers_skipped = schedule_tiers(resolved=resolved)
+    cost = estimate_cost(resolved=resolved, stats=stats)
+    quota = quota_plan(
+        tenant_id=tenant.pk,
+        tenant=tenant.slug,
+        principal=request.principal.username,
+        process_id=defn.process_id,
+        resource_class=resolved.resource_class.value,
+        cost=cost,
+        policy_version=resolved.policy_version,
+        quotas=policy.quotas,
+    )
     output_requests = {k: vars(v) for k, v in request.outputs.items()}
     subscriber = request.subscriber.to_json() if request.subscriber else None
     stored_request = {
@@ -234,7 +257,7 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         "request": stored_request,
         "subscriber": subscriber,
         "trace_parent": request.trace_parent or "",
-        "cost_estimated": estimate_cost(resolved=resolved, stats=stats),
+        "cost_estimated": cost,
     }
     plan = RunPlan(
         run_id="",
@@ -252,12 +275,24 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         feature_count=stats.features,
         subscriber=subscriber,
     )
-    if mode is ExecutionMode.ASYNC:
-        with transaction.atomic():
-            run = run_services.run_create(fields=fields)
-        return _result_from_run(run)
     owner = worker_identity()
-    run = run_services.run_create(fields=fields, claim_owner=owner)
+    # Admission and the ledger insert share one transaction (the quota locks are held until
+    # the run row commits); a sync run without quotas needs none (one INSERT, autocommit).
+    atomic = quota.applies or mode is ExecutionMode.ASYNC
+    try:
+        with transaction.atomic() if atomic else contextlib.nullcontext():
+            admitted = quota_admit(plan=quota, mode=mode, modes=resolved.spec.modes)
+            fields["mode"] = admitted.mode.value
+            run = run_services.run_create(
+                fields=fields,
+                claim_owner=owner if admitted.mode is ExecutionMode.SYNC else None,
+                notes=admitted.notes,
+            )
+    except QuotaExceeded as refused:
+        quota_refusal_record(plan=quota, refusal=refused, mode=mode)
+        raise
+    if admitted.mode is ExecutionMode.ASYNC:
+        return _result_from_run(run)
     plan.run_id = str(run.id)
     if _expected_ms(resolved=resolved, stats=stats) * 4 < settings.HONUA["SYNC_DEADLINE_SECONDS"] * 1000:
         # Far inside the deadline by the catalog's own estimate: run on this thread and

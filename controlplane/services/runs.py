@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,9 +54,14 @@ def run_create(
     *,
     fields: dict[str, Any],
     claim_owner: str | None = None,
+    notes: Sequence[str] = (),
 ) -> ProcessRun:
     """Record a new run. Async runs are queued and enqueued after commit; a sync run is
-    created already claimed by the caller (``claim_owner``) so that no worker takes it."""
+    created already claimed by the caller (``claim_owner``) so that no worker takes it.
+    ``notes`` (e.g. why admission queued it) become warning messages of the run.
+
+    Admission's quota check (``quotas.quota_admit``) runs in the caller's transaction just
+    before this, so that the counts it took and this row commit together."""
     now = timezone.now()
     run = ProcessRun(**fields, created_at=now)
     if claim_owner:
@@ -66,7 +72,9 @@ def run_create(
         run.attempt_count = 1
     else:
         run.status = RunStatus.QUEUED.value
-    run.messages = [_message(MessageType.INFO, "Submitted.", now)]
+    run.messages = [_message(MessageType.INFO, "Submitted.", now)] + [
+        _message(MessageType.WARNING, note, now) for note in notes
+    ]
     run.save(force_insert=True)
     if not claim_owner:
         _enqueue_with(run.id)
