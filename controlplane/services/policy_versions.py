@@ -77,7 +77,9 @@ def _record(
         after=after,
         detail=f"policy version {version}",
     )
-    # This process applies the change to the next request; the others within the cache period.
+    # This process applies the change to its next request (also in this transaction, and once
+    # more at commit, after anything cached meanwhile); the others within the cache period.
+    policy_cache_clear()
     transaction.on_commit(policy_cache_clear)
     return revision
 
