@@ -1,15 +1,15 @@
 """Quotas and versioned policy: policy revisions, per-period tenant usage, and the admission
-function controlplane/sql/honua_quota_usage_v1.sql."""
+function controlplane/sql/honua_quota_admit_v1.sql."""
 
 from pathlib import Path
 
 import django.db.models.deletion
 from django.db import migrations, models
 
-QUOTA_USAGE_SQL = (Path(__file__).resolve().parent.parent / "sql" / "honua_quota_usage_v1.sql").read_text()
-DROP_QUOTA_USAGE = (
-    "DROP FUNCTION IF EXISTS honua_quota_usage(bigint, text, boolean, boolean, boolean, timestamptz,"
-    " text, date, double precision)"
+QUOTA_ADMIT_SQL = (Path(__file__).resolve().parent.parent / "sql" / "honua_quota_admit_v1.sql").read_text()
+DROP_QUOTA_ADMIT = (
+    "DROP FUNCTION IF EXISTS honua_quota_admit(bigint, text, integer, integer, integer, integer,"
+    " timestamptz, double precision, text, date, double precision, boolean)"
 )
 
 
@@ -71,5 +71,5 @@ class Migration(migrations.Migration):
             },
         ),
         # After the tables it reads (the function body is checked when first called).
-        migrations.RunSQL(QUOTA_USAGE_SQL, reverse_sql=DROP_QUOTA_USAGE),
+        migrations.RunSQL(QUOTA_ADMIT_SQL, reverse_sql=DROP_QUOTA_ADMIT),
     ]

@@ -43,7 +43,13 @@ from controlplane.services import runs as run_services
 from controlplane.services.artifacts import artifact_create, output_encode
 from controlplane.services.leases import keeper, worker_identity
 from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_policy_get
-from controlplane.services.quotas import quota_admit, quota_plan, quota_refusal_record
+from controlplane.services.quotas import (
+    QuotaPlan,
+    quota_budget_switch,
+    quota_guard,
+    quota_plan,
+    quota_refusal_record,
+)
 from controlplane.services.uploads import file_inputs_load, upload_inputs_resolve
 from controlplane.services.validation import InputStats, inputs_validate
 from executors.base import (
@@ -276,22 +282,8 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
         subscriber=subscriber,
     )
     owner = worker_identity()
-    # Admission and the ledger insert share one transaction (the quota locks are held until
-    # the run row commits); a sync run without quotas needs none (one INSERT, autocommit).
-    atomic = quota.applies or mode is ExecutionMode.ASYNC
-    try:
-        with transaction.atomic() if atomic else contextlib.nullcontext():
-            admitted = quota_admit(plan=quota, mode=mode, modes=resolved.spec.modes)
-            fields["mode"] = admitted.mode.value
-            run = run_services.run_create(
-                fields=fields,
-                claim_owner=owner if admitted.mode is ExecutionMode.SYNC else None,
-                notes=admitted.notes,
-            )
-    except QuotaExceeded as refused:
-        quota_refusal_record(plan=quota, refusal=refused, mode=mode)
-        raise
-    if admitted.mode is ExecutionMode.ASYNC:
+    run = _record(quota=quota, fields=fields, mode=mode, modes=resolved.spec.modes, owner=owner)
+    if run.mode == ExecutionMode.ASYNC.value:
         return _result_from_run(run)
     plan.run_id = str(run.id)
     if _expected_ms(resolved=resolved, stats=stats) * 4 < settings.HONUA["SYNC_DEADLINE_SECONDS"] * 1000:
@@ -308,6 +300,37 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
     if finished is None:  # ended elsewhere (cancelled, lease lost): read what the ledger says
         return run_result_load(run_id=run.id)
     return _result_from_run(finished, outputs if finished.status == RunStatus.SUCCEEDED else None)
+
+
+def _record(
+    *,
+    quota: QuotaPlan,
+    fields: dict[str, Any],
+    mode: ExecutionMode,
+    modes: tuple[ExecutionMode, ...],
+    owner: str,
+) -> ProcessRun:
+    """Admit and record the run: one INSERT guarded by the quotas (a sync run in autocommit;
+    an async one in the transaction that also queues it). An exhausted budget whose policy
+    is async_only queues a sync run instead of refusing it; every refusal is audited."""
+    waived = False
+    notes: tuple[str, ...] = ()
+    while True:
+        fields["mode"] = mode.value
+        try:
+            with transaction.atomic() if mode is ExecutionMode.ASYNC else contextlib.nullcontext():
+                return run_services.run_create(
+                    fields=fields,
+                    claim_owner=owner if mode is ExecutionMode.SYNC else None,
+                    notes=notes,
+                    guard=quota_guard(plan=quota, waive_budget=waived),
+                )
+        except QuotaExceeded as refused:
+            note = quota_budget_switch(plan=quota, refusal=refused, modes=modes, waived=waived)
+            if note is None:
+                quota_refusal_record(plan=quota, refusal=refused, mode=mode)
+                raise
+            mode, waived, notes = ExecutionMode.ASYNC, True, (note,)
 
 
 def _execute_inline(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, ProcessRun | None]:

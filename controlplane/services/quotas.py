@@ -1,15 +1,15 @@
 """Admission quotas: concurrent runs, runs per minute, a cost budget per period, input limits.
 
-The quotas come from the tenant's policy (``Tenant.policy``, see README "Tenant policy")
-and, for the capacity of each resource class across all tenants, from
+The quotas come from the tenant's policy (``Tenant.policy``, see README "Tenant policy and
+quotas") and, for the capacity of each resource class across all tenants, from
 ``settings.HONUA["CLASS_CAPACITY"]``.
 
-Under concurrency a quota is never exceeded: ``quota_admit`` runs inside the transaction
-that records the run. One statement (``honua_quota_usage``, controlplane/sql/) takes
-transaction-scoped advisory locks (the tenant's, then the class's) and counts with a fresh
-snapshot, so count-and-admit and the insert of the run are atomic; the locks are released
-when the run row commits. A refused submission rolls back (nothing is recorded but the
-refusal's audit event, written afterwards in its own transaction).
+Under concurrency a quota is never exceeded: the check is part of the statement that records
+the run. ``runs.run_create`` inserts the run in a CTE over ``honua_quota_admit``
+(controlplane/sql/), which takes transaction-scoped advisory locks (the tenant's, then the
+class's), counts with a fresh snapshot and decides; the row is inserted only when admitted,
+and the locks are held until it commits. So admission costs no extra round trip. A refused
+submission records nothing but the refusal's audit event, written afterwards on its own.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from controlplane.contracts import ExecutionMode, ResourceClass
@@ -41,8 +40,6 @@ ALL_PROCESSES = "*"
 # A concurrency refusal clears as soon as any active run ends: tell clients to come back soon.
 CONCURRENCY_RETRY_SECONDS = 2
 RATE_WINDOW = timedelta(seconds=60)
-# Cost units are floats (0.1 + 0.2 > 0.3): a budget is exhausted only past this tolerance.
-_COST_EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -177,15 +174,6 @@ class QuotaPlan:
         return self.tenant_scoped or self.class_capacity is not None
 
 
-@dataclass(frozen=True)
-class Admission:
-    """What admission decided: the execution mode (a budget may turn sync into async) and
-    notes to record on the run."""
-
-    mode: ExecutionMode
-    notes: tuple[str, ...] = ()
-
-
 def quota_plan(
     *,
     tenant_id: int,
@@ -231,112 +219,118 @@ def budget_period_end(period: str, now: datetime) -> datetime:
     return datetime(nxt.year, nxt.month, nxt.day, tzinfo=UTC)
 
 
-_USAGE_SQL = "SELECT * FROM honua_quota_usage(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_ADMIT_SQL = "SELECT * FROM honua_quota_admit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
-def _refuse(*, quota: str, limit: float, count: float, retry_after: int, message: str) -> QuotaExceeded:
-    return QuotaExceeded(
-        f"{message}; retry in {retry_after} s",
-        retry_after=retry_after,
-        quota=quota,
-        limit=limit,
-        count=count,
-    )
+@dataclass(frozen=True)
+class QuotaGuard:
+    """The admission check of one submission, run by the statement that records the run
+    (``runs.run_create``): ``sql`` and ``params`` select the verdict row of
+    ``honua_quota_admit``; ``settle`` turns a refusal into QuotaExceeded."""
+
+    plan: QuotaPlan
+    sql: str
+    params: tuple[Any, ...]
+    now: datetime
+    window_start: datetime | None
+
+    def settle(self, row: Sequence[Any]) -> None:
+        """Return if admitted; raise QuotaExceeded (HTTP 429) naming the quota if refused."""
+        verdict, tenant_active, tenant_class_active, class_active, recent, budget_used = row
+        if verdict is None:
+            return
+        plan = self.plan
+        who = f"tenant {plan.tenant!r}"
+        limit: float | None
+        count: float
+        if verdict == "max_concurrent_runs":
+            limit, count, retry = plan.max_concurrent_runs, tenant_active, CONCURRENCY_RETRY_SECONDS
+            message = f"{who} has {count} active runs; its limit is {limit}"
+        elif verdict == "max_concurrent_by_class":
+            limit, count, retry = plan.max_concurrent_in_class, tenant_class_active, CONCURRENCY_RETRY_SECONDS
+            message = f"{who} has {count} active {plan.resource_class} runs; its limit is {limit}"
+        elif verdict == "class_capacity":
+            limit, count, retry = plan.class_capacity, class_active, CONCURRENCY_RETRY_SECONDS
+            message = f"the {plan.resource_class} resource class is at capacity ({count} of {limit} slots in use)"
+        elif verdict == "runs_per_minute":
+            assert self.window_start is not None and plan.runs_per_minute is not None
+            limit = plan.runs_per_minute
+            count, retry = self._rate_state(limit)
+            message = f"{who} has started {count} runs in the last minute; its limit is {limit}"
+        elif verdict == "cost_budget":
+            budget = plan.cost_budget
+            assert budget is not None
+            limit, count = budget.units, round(budget_used, 3)
+            retry = max(1, math.ceil((budget_period_end(budget.period, self.now) - self.now).total_seconds()))
+            message = (
+                f"the cost budget is exhausted: {who} has used {count:g} of its {limit:g} cost units "
+                f"this {budget.period} (this run: {plan.cost:g})"
+            )
+        else:
+            raise ValueError(f"unknown quota verdict {verdict!r}")
+        raise QuotaExceeded(
+            f"{message}; retry in {retry} s", retry_after=retry, quota=verdict, limit=limit, count=count
+        )
+
+    def _rate_state(self, limit: int) -> tuple[int, int]:
+        """The tenant's runs in the window (exact: the function's count stops at the limit) and
+        the seconds until enough of them leave it to admit one more."""
+        assert self.window_start is not None
+        times = list(
+            ProcessRun.objects.filter(tenant_id=self.plan.tenant_id, created_at__gt=self.window_start)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+        )
+        if len(times) < limit:  # freed meanwhile
+            return len(times), 1
+        leaves = times[len(times) - limit]
+        return len(times), max(1, math.ceil((leaves + RATE_WINDOW - self.now).total_seconds()))
 
 
-def _rate_retry(plan: QuotaPlan, *, now: datetime, window_start: datetime, recent: int, limit: int) -> int:
-    """Seconds until enough of the tenant's runs leave the 60 s window to admit one more."""
-    leaving = recent - limit  # this many must leave first, then one more
-    first = (
-        ProcessRun.objects.filter(tenant_id=plan.tenant_id, created_at__gt=window_start)
-        .order_by("created_at")
-        .values_list("created_at", flat=True)[leaving : leaving + 1]
-    )
-    at = next(iter(first), None)
-    if at is None:
-        return 1
-    return max(1, math.ceil((at + RATE_WINDOW - now).total_seconds()))
-
-
-def quota_admit(*, plan: QuotaPlan, mode: ExecutionMode, modes: Sequence[ExecutionMode]) -> Admission:
-    """Admit one submission under the quotas, or raise QuotaExceeded (HTTP 429).
-
-    Must run inside the transaction that then records the run (the locks it takes are held
-    until that transaction ends). With a cost budget, the run's estimated cost is added to
-    the period's usage here (a refusal rolls it back).
-    """
+def quota_guard(*, plan: QuotaPlan, waive_budget: bool = False) -> QuotaGuard | None:
+    """The admission check for ``runs.run_create``; None when no quota applies (then the run
+    is recorded with a plain INSERT). ``waive_budget``: admit past an exhausted budget (its
+    policy is async_only and the run is queued)."""
     if not plan.applies:
-        return Admission(mode=mode)
-    if not connection.in_atomic_block:
-        raise RuntimeError("quota_admit must run inside the transaction that records the run")
+        return None
     now = timezone.now()
     window_start = now - RATE_WINDOW if plan.runs_per_minute is not None else None
     budget = plan.cost_budget
-    with connection.cursor() as cur:
-        cur.execute(
-            _USAGE_SQL,
-            [
-                plan.tenant_id,
-                plan.resource_class,
-                plan.tenant_scoped,
-                plan.class_capacity is not None,
-                plan.max_concurrent_runs is not None or plan.max_concurrent_in_class is not None,
-                window_start,
-                budget.period if budget else None,
-                budget_period_start(budget.period, now) if budget else None,
-                plan.cost if budget else None,
-            ],
-        )
-        row = cur.fetchone()
-    assert row is not None
-    tenant_active, tenant_class_active, class_active, recent, budget_used = row
-    who = f"tenant {plan.tenant!r}"
-    if plan.max_concurrent_runs is not None and tenant_active >= plan.max_concurrent_runs:
-        raise _refuse(
-            quota="max_concurrent_runs", limit=plan.max_concurrent_runs, count=tenant_active,
-            retry_after=CONCURRENCY_RETRY_SECONDS,
-            message=f"{who} has {tenant_active} active runs; its limit is {plan.max_concurrent_runs}",
-        )
-    if plan.max_concurrent_in_class is not None and tenant_class_active >= plan.max_concurrent_in_class:
-        raise _refuse(
-            quota="max_concurrent_by_class", limit=plan.max_concurrent_in_class, count=tenant_class_active,
-            retry_after=CONCURRENCY_RETRY_SECONDS,
-            message=(
-                f"{who} has {tenant_class_active} active {plan.resource_class} runs; "
-                f"its limit is {plan.max_concurrent_in_class}"
-            ),
-        )
-    if plan.class_capacity is not None and class_active >= plan.class_capacity:
-        raise _refuse(
-            quota="class_capacity", limit=plan.class_capacity, count=class_active,
-            retry_after=CONCURRENCY_RETRY_SECONDS,
-            message=(
-                f"the {plan.resource_class} resource class is at capacity "
-                f"({class_active} of {plan.class_capacity} slots in use)"
-            ),
-        )
-    if plan.runs_per_minute is not None and window_start is not None and recent >= plan.runs_per_minute:
-        raise _refuse(
-            quota="runs_per_minute", limit=plan.runs_per_minute, count=recent,
-            retry_after=_rate_retry(plan, now=now, window_start=window_start, recent=recent, limit=plan.runs_per_minute),
-            message=f"{who} has started {recent} runs in the last minute; its limit is {plan.runs_per_minute}",
-        )
-    if budget is not None and budget_used + plan.cost > budget.units + _COST_EPSILON:
-        state = (
-            f"{who} has used {round(budget_used, 3)} of its {budget.units:g} cost units this {budget.period}"
-            f" (this run: {plan.cost:g})"
-        )
-        if budget.when_exhausted == "async_only" and ExecutionMode.ASYNC in modes:
-            return Admission(
-                mode=ExecutionMode.ASYNC,
-                notes=(f"The cost budget is exhausted: {state}; the run is queued as a job.",),
-            )
-        retry = max(1, math.ceil((budget_period_end(budget.period, now) - now).total_seconds()))
-        raise _refuse(
-            quota="cost_budget", limit=budget.units, count=round(budget_used, 3),
-            retry_after=retry, message=f"the cost budget is exhausted: {state}",
-        )
-    return Admission(mode=mode)
+    params = (
+        plan.tenant_id,
+        plan.resource_class,
+        plan.max_concurrent_runs,
+        plan.max_concurrent_in_class,
+        plan.class_capacity,
+        plan.runs_per_minute,
+        window_start,
+        budget.units if budget else None,
+        budget.period if budget else None,
+        budget_period_start(budget.period, now) if budget else None,
+        plan.cost,
+        waive_budget,
+    )
+    return QuotaGuard(plan=plan, sql=_ADMIT_SQL, params=params, now=now, window_start=window_start)
+
+
+def quota_budget_switch(
+    *, plan: QuotaPlan, refusal: QuotaExceeded, modes: Sequence[ExecutionMode], waived: bool
+) -> str | None:
+    """When the refusal is an exhausted budget whose policy is async_only and the process
+    runs async: the note to record on the run queued instead. Else None (refused)."""
+    budget = plan.cost_budget
+    if (
+        waived
+        or budget is None
+        or budget.when_exhausted != "async_only"
+        or refusal.extra.get("quota") != "cost_budget"
+        or ExecutionMode.ASYNC not in modes
+    ):
+        return None
+    return (
+        f"The cost budget is exhausted ({refusal.extra.get('count')} of {budget.units:g} units used this "
+        f"{budget.period}): the run is queued as a job."
+    )
 
 
 def quota_refusal_record(*, plan: QuotaPlan, refusal: QuotaExceeded, mode: ExecutionMode) -> None:

@@ -252,8 +252,11 @@ def test_exhausted_budget_with_async_only_turns_sync_requests_into_jobs(principa
     run = ProcessRun.objects.get(id=result.run_id)
     assert run.mode == "async" and run.lease_owner == ""
     assert run.messages[1]["type"] == "warning" and "cost budget is exhausted" in run.messages[1]["text"]
+    job = ProcessRun.objects.get(id=run_submit(_request(principal, ASYNC)).run_id)  # asked async: queued
+    assert job.mode == "async" and "cost budget is exhausted" in job.messages[1]["text"]
     usage = TenantUsage.objects.get(tenant=tenant, period="month")
-    assert usage.period_start == datetime.now(UTC).date().replace(day=1) and usage.runs == 2
+    assert usage.period_start == datetime.now(UTC).date().replace(day=1) and usage.runs == 3
+    assert math.isclose(usage.cost_units, 0.3)  # queued runs spend the budget too
     assert not _refusals()
     # A process that runs only inline cannot become a job: refused.
     defn = ProcessDefinition.objects.get(process_id="echo", is_current=True)
@@ -341,3 +344,66 @@ def test_quotas_apply_only_when_configured(settings):
     assert quota_plan(resource_class="db_heavy", quotas=tenant_quotas_parse({}), **args).applies
     plan = quota_plan(resource_class="cpu_burst", quotas=tenant_quotas_parse({"runs_per_minute": 9}), **args)
     assert plan.applies and plan.tenant_scoped and plan.class_capacity is None
+
+
+# --- the admission function, through a cursor -------------------------------------------------
+
+
+def _admit(cur, tenant_id: int, **kw) -> tuple:
+    """honua_quota_admit for cpu_burst; keyword arguments name its parameters (p_ left off)."""
+    args = {
+        "max_tenant": None, "max_tenant_class": None, "class_capacity": None, "rate_limit": None,
+        "window_start": None, "budget_units": None, "budget_period": None, "budget_start": None,
+        "cost": 0.0, "budget_waived": False, **kw,
+    }
+    cur.execute(
+        "SELECT * FROM honua_quota_admit(%s, 'cpu_burst', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        [tenant_id, *args.values()],
+    )
+    return cur.fetchone()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_honua_quota_admit_decides_and_holds_its_locks_until_commit(principal, other_tenant):
+    from django.db import transaction
+
+    tenant = _tenant(principal)
+    run_submit(_request(principal, ASYNC))
+    run_submit(_request(principal))  # finished: not active, but recent
+    run_submit(_request(other_tenant, ASYNC))
+    today = datetime.now(UTC).date()
+    window = timezone.now() - timedelta(seconds=60)
+    budget = {"budget_units": 1.0, "budget_period": "day", "budget_start": today}
+    held: list[bool] = []
+
+    def try_lock() -> None:
+        try:
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_xact_lock((1751::bigint << 32) | %s)", [tenant.pk])
+                held.append(not cur.fetchone()[0])
+        finally:
+            connection.close()
+
+    with transaction.atomic(), connection.cursor() as cur:
+        admitted = _admit(cur, tenant.pk, max_tenant=2, max_tenant_class=2, class_capacity=3, rate_limit=5,
+                          window_start=window, cost=0.5, **budget)
+        assert admitted == (None, 1, 1, 2, 2, 0.0)  # verdict, tenant, tenant in class, class, recent, budget
+        assert _admit(cur, tenant.pk, cost=0.25, **budget)[0] is None  # used 0.5 + 0.25
+        assert _admit(cur, tenant.pk, cost=0.5, **budget)[::5] == ("cost_budget", 0.75)
+        assert _admit(cur, tenant.pk, cost=0.5, budget_waived=True, **budget)[0] is None
+        thread = threading.Thread(target=try_lock)
+        thread.start()
+        thread.join(10)
+    thread = threading.Thread(target=try_lock)
+    thread.start()
+    thread.join(10)
+    assert held == [True, False]  # taken by the open transaction, free after its commit
+    usage = TenantUsage.objects.get(tenant=tenant, period="day", period_start=today)
+    assert usage.cost_units == 1.25 and usage.runs == 3  # the refused call added nothing
+    with connection.cursor() as cur:
+        assert _admit(cur, tenant.pk, max_tenant=1)[:2] == ("max_concurrent_runs", 1)
+        assert _admit(cur, tenant.pk, max_tenant_class=1)[0] == "max_concurrent_by_class"
+        assert _admit(cur, tenant.pk, class_capacity=2)[::3] == ("class_capacity", 2)
+        assert _admit(cur, tenant.pk, rate_limit=2, window_start=window)[::4] == ("runs_per_minute", 2)
+        assert _admit(cur, tenant.pk, rate_limit=0, window_start=window)[0] == "runs_per_minute"
+        assert _admit(cur, tenant.pk) == (None,) * 6  # nothing asked, nothing counted
