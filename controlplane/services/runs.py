@@ -90,7 +90,8 @@ def run_create(
 
 @functools.cache
 def _admitted_insert_sql(guard_sql: str) -> str:
-    """The guarded INSERT of a run: every column, as a parameter cast to its column type."""
+    """The guarded INSERT of a run: every column, as a parameter cast to its column type
+    (a data-modifying CTE runs to completion whether or not the outer query reads it)."""
     fields = ProcessRun._meta.concrete_fields
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column or f.attname) for f in fields)
@@ -98,7 +99,7 @@ def _admitted_insert_sql(guard_sql: str) -> str:
     return (
         f"WITH admission AS MATERIALIZED ({guard_sql}), created AS ("
         f"INSERT INTO {quote(ProcessRun._meta.db_table)} ({columns}) SELECT {values} FROM admission"
-        " WHERE admission.verdict IS NULL RETURNING 1) "
+        " WHERE admission.verdict IS NULL) "
         "SELECT admission.* FROM admission"
     )
 
