@@ -13,7 +13,12 @@ from django.db import connection
 from django.utils import timezone
 
 from controlplane.contracts import ExecutionMode, ExecutionRequest, Principal, RunStatus, Surface
-from controlplane.exceptions import InputLimitExceeded, InvalidParameterValue, PayloadTooLarge, QuotaExceeded
+from controlplane.exceptions import (
+    InputLimitExceeded,
+    InvalidParameterValue,
+    PayloadTooLarge,
+    QuotaExceeded,
+)
 from controlplane.models import AuditEvent, ProcessDefinition, ProcessRun, Tenant, TenantUsage
 from controlplane.services.execution import run_submit
 from controlplane.services.policy import policy_cache_clear
