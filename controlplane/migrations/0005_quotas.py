@@ -1,5 +1,5 @@
-"""Quotas and versioned policy: policy revisions, per-period tenant usage, and the admission
-function controlplane/sql/honua_quota_admit_v1.sql."""
+"""Quotas and versioned policy: policy revisions, per-period tenant usage, per-second rate
+counters, and the admission function controlplane/sql/honua_quota_admit_v1.sql."""
 
 from pathlib import Path
 
@@ -54,6 +54,19 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.CreateModel(
+            name='TenantRateCounter',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('second', models.DateTimeField(help_text='Start of the second.')),
+                ('runs', models.PositiveIntegerField(default=0)),
+                ('tenant', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='rate_counters', to='controlplane.tenant')),
+            ],
+            options={
+                'ordering': ['tenant', '-second'],
+                'constraints': [models.UniqueConstraint(fields=('tenant', 'second'), name='ratecounter_tenant_second_uniq')],
+            },
+        ),
+        migrations.CreateModel(
             name='TenantUsage',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
@@ -70,6 +83,6 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('tenant', 'period', 'period_start'), name='usage_tenant_period_uniq'), models.CheckConstraint(condition=models.Q(('period__in', ['day', 'month'])), name='usage_period_valid'), models.CheckConstraint(condition=models.Q(('cost_units__gte', 0)), name='usage_cost_nonneg')],
             },
         ),
-        # After the tables it reads (the function body is checked when first called).
+            # After the tables it reads (the function body is checked when first called).
         migrations.RunSQL(QUOTA_ADMIT_SQL, reverse_sql=DROP_QUOTA_ADMIT),
     ]

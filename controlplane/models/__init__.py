@@ -6,7 +6,7 @@ from controlplane.models.gpservices import GPService, GPServiceTask
 from controlplane.models.runs import Artifact, ProcessRun
 from controlplane.models.tenancy import PolicyRevision, Tenant, TenantPolicyOverride
 from controlplane.models.uploads import UploadItem, UploadPart
-from controlplane.models.usage import TenantUsage
+from controlplane.models.usage import TenantRateCounter, TenantUsage
 
 __all__ = [
     "Artifact",
@@ -18,6 +18,7 @@ __all__ = [
     "ProcessRun",
     "Tenant",
     "TenantPolicyOverride",
+    "TenantRateCounter",
     "TenantUsage",
     "UploadItem",
     "UploadPart",

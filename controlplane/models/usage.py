@@ -34,3 +34,29 @@ class TenantUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.period} {self.period_start}: {self.cost_units} units"
+
+
+class TenantRateCounter(models.Model):
+    """Runs a tenant started in one second (UTC), while it has a ``runs_per_minute`` quota.
+
+    Admission sums the last 60 counters (a read that does not grow with the tenant's rate)
+    and raises the current one in the transaction that records the run; counters older than
+    a minute are removed as new ones start.
+    """
+
+    # No index of its own: the unique constraint below leads with tenant.
+    tenant = models.ForeignKey(
+        "controlplane.Tenant", on_delete=models.CASCADE, related_name="rate_counters", db_index=False
+    )
+    second = models.DateTimeField(help_text="Start of the second.")
+    runs = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["tenant", "-second"]
+        constraints = [
+            # Admission upserts on exactly these columns (ON CONFLICT) and sums a range of them.
+            models.UniqueConstraint(fields=["tenant", "second"], name="ratecounter_tenant_second_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.second:%H:%M:%S}: {self.runs} runs"

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from controlplane.contracts import ExecutionMode, ResourceClass
 from controlplane.exceptions import InvalidParameterValue, QuotaExceeded
-from controlplane.models import ProcessRun
+from controlplane.models import TenantRateCounter
 from controlplane.services.audit import audit_record
 
 POLICY_KEYS = frozenset(
@@ -232,7 +232,6 @@ class QuotaGuard:
     sql: str
     params: tuple[Any, ...]
     now: datetime
-    window_start: datetime | None
 
     def settle(self, row: Sequence[Any]) -> None:
         """Return if admitted; raise QuotaExceeded (HTTP 429) naming the quota if refused."""
@@ -253,9 +252,9 @@ class QuotaGuard:
             limit, count, retry = plan.class_capacity, class_active, CONCURRENCY_RETRY_SECONDS
             message = f"the {plan.resource_class} resource class is at capacity ({count} of {limit} slots in use)"
         elif verdict == "runs_per_minute":
-            assert self.window_start is not None and plan.runs_per_minute is not None
-            limit = plan.runs_per_minute
-            count, retry = self._rate_state(limit)
+            assert plan.runs_per_minute is not None
+            limit, count = plan.runs_per_minute, recent
+            retry = self._rate_retry(recent=recent, limit=plan.runs_per_minute)
             message = f"{who} has started {count} runs in the last minute; its limit is {limit}"
         elif verdict == "cost_budget":
             budget = plan.cost_budget
@@ -272,19 +271,19 @@ class QuotaGuard:
             f"{message}; retry in {retry} s", retry_after=retry, quota=verdict, limit=limit, count=count
         )
 
-    def _rate_state(self, limit: int) -> tuple[int, int]:
-        """The tenant's runs in the window (exact: the function's count stops at the limit) and
-        the seconds until enough of them leave it to admit one more."""
-        assert self.window_start is not None
-        times = list(
-            ProcessRun.objects.filter(tenant_id=self.plan.tenant_id, created_at__gt=self.window_start)
-            .order_by("created_at")
-            .values_list("created_at", flat=True)
-        )
-        if len(times) < limit:  # freed meanwhile
-            return len(times), 1
-        leaves = times[len(times) - limit]
-        return len(times), max(1, math.ceil((leaves + RATE_WINDOW - self.now).total_seconds()))
+    def _rate_retry(self, *, recent: int, limit: int) -> int:
+        """Seconds until enough of the tenant's runs of the last minute leave it (their
+        per-second counters, oldest first) to admit one more."""
+        must_leave = recent - limit + 1
+        counters = TenantRateCounter.objects.filter(
+            tenant_id=self.plan.tenant_id, second__gt=self.now - RATE_WINDOW
+        ).order_by("second")
+        left = 0
+        for second, runs in counters.values_list("second", "runs"):
+            left += runs
+            if left >= must_leave:
+                return max(1, math.ceil((second + RATE_WINDOW - self.now).total_seconds()))
+        return 1  # freed meanwhile
 
 
 def quota_guard(*, plan: QuotaPlan, waive_budget: bool = False) -> QuotaGuard | None:
@@ -294,7 +293,6 @@ def quota_guard(*, plan: QuotaPlan, waive_budget: bool = False) -> QuotaGuard | 
     if not plan.applies:
         return None
     now = timezone.now()
-    window_start = now - RATE_WINDOW if plan.runs_per_minute is not None else None
     budget = plan.cost_budget
     params = (
         plan.tenant_id,
@@ -303,14 +301,14 @@ def quota_guard(*, plan: QuotaPlan, waive_budget: bool = False) -> QuotaGuard | 
         plan.max_concurrent_in_class,
         plan.class_capacity,
         plan.runs_per_minute,
-        window_start,
+        now,
         budget.units if budget else None,
         budget.period if budget else None,
         budget_period_start(budget.period, now) if budget else None,
         plan.cost,
         waive_budget,
     )
-    return QuotaGuard(plan=plan, sql=_ADMIT_SQL, params=params, now=now, window_start=window_start)
+    return QuotaGuard(plan=plan, sql=_ADMIT_SQL, params=params, now=now)
 
 
 def quota_budget_switch(

@@ -90,12 +90,13 @@ def run_create(
 
 @functools.cache
 def _admitted_insert_sql(guard_sql: str) -> str:
-    """The guarded INSERT of a run: every column, as a parameter cast to its column type
-    (a data-modifying CTE runs to completion whether or not the outer query reads it)."""
+    """The guarded INSERT of a run, every column a parameter. PostgreSQL types the parameters
+    of an INSERT ... SELECT by their target columns, as for VALUES; a data-modifying CTE runs
+    to completion whether or not the outer query reads it."""
     fields = ProcessRun._meta.concrete_fields
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column or f.attname) for f in fields)
-    values = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
+    values = ", ".join(["%s"] * len(fields))
     return (
         f"WITH admission AS MATERIALIZED ({guard_sql}), created AS ("
         f"INSERT INTO {quote(ProcessRun._meta.db_table)} ({columns}) SELECT {values} FROM admission"

@@ -13,13 +13,19 @@
 -- counts include every run committed by the previous holder of the locks (the snapshot of
 -- the calling statement predates the wait and would miss them).
 --
--- Active statuses must match controlplane.contracts.ACTIVE_STATUSES (and the predicate of
--- the partial index run_active_class_idx, which serves the class count).
+-- Active statuses must match controlplane.contracts.ACTIVE_STATUSES and the predicate of the
+-- partial index run_active_class_idx (resource_class, tenant), which serves both counts. The
+-- counts stay near their limits (beyond them nothing is admitted), so they read few rows.
+--
+-- Runs per minute come from per-second counters (controlplane_tenantratecounter): the sum
+-- of the counters of the last 60 seconds, a read of at most 60 rows whatever the tenant's
+-- rate (a second's runs leave the window together: 1 s resolution).
 --
 -- Arguments left NULL are not checked. verdict is NULL (admitted) or the quota refused:
--- max_concurrent_runs, max_concurrent_by_class, class_capacity, runs_per_minute, cost_budget.
--- The counts come back for the refusal's message; recent is capped at the rate limit. An
--- admitted run's estimated cost is added to the tenant's usage row of the budget period.
+-- max_concurrent_runs, max_concurrent_by_class, class_capacity, runs_per_minute, cost_budget;
+-- the counts come back for the refusal's message. An admitted run raises the counter of the
+-- current second (with a rate limit) and the tenant's usage of the budget period (with a
+-- budget) by its estimated cost.
 CREATE OR REPLACE FUNCTION honua_quota_admit(
     p_tenant bigint,
     p_class text,
@@ -27,7 +33,7 @@ CREATE OR REPLACE FUNCTION honua_quota_admit(
     p_max_tenant_class integer,
     p_class_capacity integer,
     p_rate_limit integer,
-    p_window_start timestamptz,
+    p_now timestamptz,
     p_budget_units double precision,
     p_budget_period text,
     p_budget_start date,
@@ -40,6 +46,9 @@ CREATE OR REPLACE FUNCTION honua_quota_admit(
     OUT recent integer,
     OUT budget_used double precision
 ) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_second timestamptz := date_trunc('second', p_now);
+    v_new_second boolean;
 BEGIN
     IF p_max_tenant IS NOT NULL OR p_max_tenant_class IS NOT NULL OR p_rate_limit IS NOT NULL
        OR p_budget_units IS NOT NULL THEN
@@ -77,11 +86,9 @@ BEGIN
     END IF;
 
     IF p_rate_limit IS NOT NULL THEN
-        -- Served by run_tenant_created_idx; reading at most the limit keeps it bounded.
-        SELECT count(*) INTO recent
-          FROM (SELECT 1 FROM controlplane_processrun r
-                 WHERE r.tenant_id = p_tenant AND r.created_at > p_window_start
-                 LIMIT p_rate_limit) w;
+        SELECT coalesce(sum(c.runs), 0) INTO recent
+          FROM controlplane_tenantratecounter c
+         WHERE c.tenant_id = p_tenant AND c.second > p_now - interval '60 seconds';
         IF recent >= p_rate_limit THEN
             verdict := 'runs_per_minute';
             RETURN;
@@ -98,6 +105,20 @@ BEGIN
             verdict := 'cost_budget';
             RETURN;
         END IF;
+    END IF;
+
+    -- Admitted: count it.
+    IF p_rate_limit IS NOT NULL THEN
+        INSERT INTO controlplane_tenantratecounter AS c (tenant_id, second, runs)
+        VALUES (p_tenant, v_second, 1)
+        ON CONFLICT (tenant_id, second) DO UPDATE SET runs = c.runs + 1
+        RETURNING (xmax = 0) INTO v_new_second;
+        IF v_new_second THEN  -- once a second at most: drop counters out of the window
+            DELETE FROM controlplane_tenantratecounter c
+             WHERE c.tenant_id = p_tenant AND c.second <= p_now - interval '60 seconds';
+        END IF;
+    END IF;
+    IF p_budget_units IS NOT NULL THEN
         INSERT INTO controlplane_tenantusage AS u
                (tenant_id, period, period_start, cost_units, runs, updated_at)
         VALUES (p_tenant, p_budget_period, p_budget_start, p_cost, 1, now())

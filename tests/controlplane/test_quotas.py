@@ -19,7 +19,14 @@ from controlplane.exceptions import (
     PayloadTooLarge,
     QuotaExceeded,
 )
-from controlplane.models import AuditEvent, ProcessDefinition, ProcessRun, Tenant, TenantUsage
+from controlplane.models import (
+    AuditEvent,
+    ProcessDefinition,
+    ProcessRun,
+    Tenant,
+    TenantRateCounter,
+    TenantUsage,
+)
 from controlplane.services.execution import run_submit
 from controlplane.services.policy import policy_cache_clear
 from controlplane.services.policy_versions import policy_override_set, tenant_policy_set
@@ -187,43 +194,37 @@ def test_runs_per_minute_refuses_until_the_window_frees(principal):
     tenant = _policy(principal, runs_per_minute=3)
     ids = [run_submit(_request(principal)).run_id for _ in range(3)]  # sync runs: finished, still counted
     assert ProcessRun.objects.filter(id__in=ids, status="succeeded").count() == 3
+    assert sum(TenantRateCounter.objects.filter(tenant=tenant).values_list("runs", flat=True)) == 3
     refusal = _refusal(principal)
     assert refusal.extra == {"quota": "runs_per_minute", "limit": 3, "count": 3}
-    assert 55 <= refusal.retry_after <= 60
-    # As if the first run had started 50 s ago: the window frees in about 10 s.
-    ProcessRun.objects.filter(id=ids[0]).update(created_at=timezone.now() - timedelta(seconds=50))
+    assert 58 <= refusal.retry_after <= 60
+    # As if those runs had started 50 s ago: the window frees in about 10 s.
+    counters = TenantRateCounter.objects.filter(tenant=tenant)
+    counters.update(second=timezone.now().replace(microsecond=0) - timedelta(seconds=50))
     assert 9 <= _refusal(principal).retry_after <= 11
-    ProcessRun.objects.filter(id=ids[0]).update(created_at=timezone.now() - timedelta(seconds=61))
+    counters.update(second=timezone.now().replace(microsecond=0) - timedelta(seconds=61))
     assert run_submit(_request(principal, ASYNC)).status is RunStatus.QUEUED
+    # The new second's counter removed those out of the window.
+    assert list(TenantRateCounter.objects.filter(tenant=tenant).values_list("runs", flat=True)) == [1]
     assert [e.after["quota"] for e in _refusals()] == ["runs_per_minute"] * 2
     assert all(e.tenant_id == tenant.pk for e in _refusals())
 
 
-@pytest.mark.django_db
-def test_the_rate_count_is_served_by_an_index(principal):
-    tenant = _tenant(principal)
-    defn = ProcessDefinition.objects.get(process_id="echo", is_current=True)
-    now = timezone.now()
-    ProcessRun.objects.bulk_create(
-        ProcessRun(
-            tenant=tenant, principal="seed", surface="ogc", process_id=pid, process_version=defn.version,
-            definition=defn, definition_revision=defn.revision, mode="async", status="failed",
-            resource_class="cpu_burst", inputs={}, input_hash="0" * 64, error={"code": "x"},
-            created_at=now - timedelta(seconds=i), finished_at=now,
-        )
-        for i in range(3000)
-        for pid in ["echo", "buffer"][i % 2 : i % 2 + 1]
-    )
-    with connection.cursor() as cur:
-        cur.execute("ANALYZE controlplane_processrun")
-        cur.execute(
-            "EXPLAIN SELECT count(*) FROM controlplane_processrun r WHERE r.tenant_id = %s AND r.created_at > %s",
-            [tenant.pk, timezone.now()],
-        )
-        plan = "\n".join(row[0] for row in cur.fetchall())
-    # The window bounds the index range: the scan reads only the last minute's runs.
-    assert "using run_tenant_created_idx" in plan, plan
-    assert "created_at >" in plan.split("Index Cond:")[1], plan
+@pytest.mark.django_db(transaction=True)
+def test_the_rate_window_spans_the_last_sixty_seconds(principal):
+    """Counters of the window count, older ones do not, and the retry waits for the oldest
+    counter whose runs must leave."""
+    tenant = _policy(principal, runs_per_minute=10)
+    now = timezone.now().replace(microsecond=0)
+    TenantRateCounter.objects.bulk_create([
+        TenantRateCounter(tenant=tenant, second=now - timedelta(seconds=70), runs=50),  # out of the window
+        TenantRateCounter(tenant=tenant, second=now - timedelta(seconds=40), runs=4),
+        TenantRateCounter(tenant=tenant, second=now - timedelta(seconds=20), runs=5),
+    ])
+    run_submit(_request(principal, ASYNC))  # 4 + 5 + 1 = 10
+    refusal = _refusal(principal)
+    assert refusal.extra["count"] == 10
+    assert 19 <= refusal.retry_after <= 21  # the 4 runs of 40 s ago leave in 20 s
 
 
 # --- cost budget ------------------------------------------------------------------------------
@@ -358,7 +359,7 @@ def _admit(cur, tenant_id: int, **kw) -> tuple:
     """honua_quota_admit for cpu_burst; keyword arguments name its parameters (p_ left off)."""
     args = {
         "max_tenant": None, "max_tenant_class": None, "class_capacity": None, "rate_limit": None,
-        "window_start": None, "budget_units": None, "budget_period": None, "budget_start": None,
+        "now": timezone.now(), "budget_units": None, "budget_period": None, "budget_start": None,
         "cost": 0.0, "budget_waived": False, **kw,
     }
     cur.execute(
@@ -377,7 +378,6 @@ def test_honua_quota_admit_decides_and_holds_its_locks_until_commit(principal, o
     run_submit(_request(principal))  # finished: not active, but recent
     run_submit(_request(other_tenant, ASYNC))
     today = datetime.now(UTC).date()
-    window = timezone.now() - timedelta(seconds=60)
     budget = {"budget_units": 1.0, "budget_period": "day", "budget_start": today}
     held: list[bool] = []
 
@@ -391,9 +391,9 @@ def test_honua_quota_admit_decides_and_holds_its_locks_until_commit(principal, o
 
     with transaction.atomic(), connection.cursor() as cur:
         admitted = _admit(cur, tenant.pk, max_tenant=2, max_tenant_class=2, class_capacity=3, rate_limit=5,
-                          window_start=window, cost=0.5, **budget)
-        assert admitted == (None, 1, 1, 2, 2, 0.0)  # verdict, tenant, tenant in class, class, recent, budget
-        assert _admit(cur, tenant.pk, cost=0.25, **budget)[0] is None  # used 0.5 + 0.25
+                          cost=0.5, **budget)
+        assert admitted == (None, 1, 1, 2, 0, 0.0)  # verdict, tenant, tenant in class, class, recent, budget
+        assert _admit(cur, tenant.pk, rate_limit=5, cost=0.25, **budget)[4] == 1  # used 0.5 + 0.25
         assert _admit(cur, tenant.pk, cost=0.5, **budget)[::5] == ("cost_budget", 0.75)
         assert _admit(cur, tenant.pk, cost=0.5, budget_waived=True, **budget)[0] is None
         thread = threading.Thread(target=try_lock)
@@ -405,10 +405,13 @@ def test_honua_quota_admit_decides_and_holds_its_locks_until_commit(principal, o
     assert held == [True, False]  # taken by the open transaction, free after its commit
     usage = TenantUsage.objects.get(tenant=tenant, period="day", period_start=today)
     assert usage.cost_units == 1.25 and usage.runs == 3  # the refused call added nothing
+    assert sum(TenantRateCounter.objects.filter(tenant=tenant).values_list("runs", flat=True)) == 2
     with connection.cursor() as cur:
         assert _admit(cur, tenant.pk, max_tenant=1)[:2] == ("max_concurrent_runs", 1)
         assert _admit(cur, tenant.pk, max_tenant_class=1)[0] == "max_concurrent_by_class"
         assert _admit(cur, tenant.pk, class_capacity=2)[::3] == ("class_capacity", 2)
-        assert _admit(cur, tenant.pk, rate_limit=2, window_start=window)[::4] == ("runs_per_minute", 2)
-        assert _admit(cur, tenant.pk, rate_limit=0, window_start=window)[0] == "runs_per_minute"
+        assert _admit(cur, tenant.pk, rate_limit=2)[::4] == ("runs_per_minute", 2)
+        assert _admit(cur, tenant.pk, rate_limit=0)[0] == "runs_per_minute"
+        later = timezone.now() + timedelta(seconds=61)  # those two runs left the window
+        assert _admit(cur, tenant.pk, rate_limit=2, now=later)[::4] == (None, 0)
         assert _admit(cur, tenant.pk) == (None,) * 6  # nothing asked, nothing counted
