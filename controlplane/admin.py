@@ -18,16 +18,25 @@ from controlplane.models import (
     GPService,
     GPServiceTask,
     Membership,
+    PolicyRevision,
     ProcessAccess,
     ProcessDefinition,
     ProcessRun,
     Tenant,
     TenantPolicyOverride,
+    TenantUsage,
     UploadItem,
 )
 from controlplane.services.auth import api_key_create, api_key_revoke
 from controlplane.services.gpservices import gpservice_audit_change, gpservice_snapshot
 from controlplane.services.policy import policy_cache_clear
+from controlplane.services.policy_versions import (
+    override_validate,
+    policy_override_delete,
+    policy_override_save,
+    tenant_policy_validate,
+    tenant_save,
+)
 from controlplane.services.runs import run_cancel
 
 
@@ -42,18 +51,69 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class TenantForm(forms.ModelForm):
+    def clean_policy(self) -> Any:
+        policy = self.cleaned_data.get("policy")
+        try:
+            tenant_policy_validate(policy)
+        except HonuaError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return policy
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
+    form = TenantForm
     list_display = ("slug", "name", "is_active", "policy_version", "created_at")
     search_fields = ("slug", "name")
     list_filter = ("is_active",)
+    readonly_fields = ("policy_version",)
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
+        tenant_save(tenant=obj, actor=request.user.get_username())  # versions policy changes
+
+
+class TenantPolicyOverrideForm(forms.ModelForm):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        candidate = TenantPolicyOverride(**{k: v for k, v in cleaned.items() if k != "tenant"})
+        try:
+            override_validate(candidate)
+        except HonuaError as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return cleaned
 
 
 @admin.register(TenantPolicyOverride)
 class TenantPolicyOverrideAdmin(admin.ModelAdmin):
+    form = TenantPolicyOverrideForm
     list_display = ("tenant", "process_id", "enabled", "tier_order", "preferred_mode", "resource_class", "version")
     list_filter = ("tenant", "enabled")
     search_fields = ("process_id",)
+    readonly_fields = ("version",)
+
+    def save_model(self, request: HttpRequest, obj: TenantPolicyOverride, form: Any, change: bool) -> None:
+        policy_override_save(override=obj, actor=request.user.get_username())  # versioned
+
+    def delete_model(self, request: HttpRequest, obj: TenantPolicyOverride) -> None:
+        policy_override_delete(override_id=obj.pk, actor=request.user.get_username())
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TenantPolicyOverride]) -> None:
+        for override_id in queryset.values_list("pk", flat=True):
+            policy_override_delete(override_id=override_id, actor=request.user.get_username())
+
+
+@admin.register(PolicyRevision)
+class PolicyRevisionAdmin(ReadOnlyAdmin):
+    list_display = ("tenant", "version", "kind", "process_id", "actor", "created_at")
+    list_filter = ("tenant", "kind")
+    search_fields = ("process_id", "actor")
+
+
+@admin.register(TenantUsage)
+class TenantUsageAdmin(ReadOnlyAdmin):
+    list_display = ("tenant", "period", "period_start", "cost_units", "runs", "updated_at")
+    list_filter = ("tenant", "period")
 
 
 @admin.register(ProcessDefinition)

@@ -928,13 +928,13 @@ def catalog(folders: Sequence[str], services: Sequence[GPServiceSpec]) -> dict[s
     }
 
 
-def server_info() -> dict[str, Any]:
+def server_info(auth_info: dict[str, Any]) -> dict[str, Any]:
     return {
         "currentVersion": CURRENT_VERSION,
         "fullVersion": FULL_VERSION,
         "soapUrl": None,
         "secureSoapUrl": None,
-        "authInfo": {"isTokenBasedSecurity": False},
+        "authInfo": auth_info,
     }
 
 

@@ -159,11 +159,8 @@ class InfoView(GPView):
     page_title = "Server information"
 
     def get(self, request: Request) -> HttpResponseBase:
-        doc = translate.server_info()
-        doc["authInfo"] = tokens.auth_info(
-            token_url=request.build_absolute_uri(reverse("gpserver:generate-token")), minutes=token_minutes(None)
-        )
-        return Response(doc)
+        token_url = request.build_absolute_uri(reverse("gpserver:generate-token"))
+        return Response(translate.server_info(tokens.auth_info(token_url=token_url, minutes=token_minutes(None))))
 
 
 class TokenGenerateView(GPView):

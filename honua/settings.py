@@ -173,12 +173,14 @@ HONUA = {
     "UPLOAD_MAX_BYTES": env.int("HONUA_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024),
     "UPLOAD_TTL_HOURS": env.float("HONUA_UPLOAD_TTL_HOURS", default=24.0),
     "UPLOAD_MEDIA_TYPES": env.list("HONUA_UPLOAD_MEDIA_TYPES", default=[]),
-    # Run slots per resource class ("cpu_burst=32,db_heavy=8,..."): capacity and free slots.
+    # Runs of a resource class that may be in flight at once (queued or running), all tenants
+    # together: admission refuses beyond it with 429 (backpressure, not worker slots); a class
+    # left out has no limit. Also the capacity the metrics report.
     "CLASS_CAPACITY": {
         name: int(slots)
         for name, slots in env.dict(
             "HONUA_CLASS_CAPACITY",
-            default={"cpu_burst": 32, "db_heavy": 8, "python_batch": 4, "long_tail": 4},
+            default={"cpu_burst": 512, "db_heavy": 128, "python_batch": 64, "long_tail": 64},
         ).items()
     },
     # Operations: /metrics behind this bearer token when set; time budgets of /readyz checks

@@ -5,8 +5,9 @@ from controlplane.models.catalog import ProcessDefinition
 from controlplane.models.gpservices import GPService, GPServiceTask
 from controlplane.models.identity import ApiKey, Membership, ProcessAccess
 from controlplane.models.runs import Artifact, ProcessRun
-from controlplane.models.tenancy import Tenant, TenantPolicyOverride
+from controlplane.models.tenancy import PolicyRevision, Tenant, TenantPolicyOverride
 from controlplane.models.uploads import UploadItem, UploadPart
+from controlplane.models.usage import TenantRateCounter, TenantUsage
 
 __all__ = [
     "ApiKey",
@@ -16,10 +17,13 @@ __all__ = [
     "GPServiceTask",
     "Membership",
     "ProcessAccess",
+    "PolicyRevision",
     "ProcessDefinition",
     "ProcessRun",
     "Tenant",
     "TenantPolicyOverride",
+    "TenantRateCounter",
+    "TenantUsage",
     "UploadItem",
     "UploadPart",
 ]

@@ -1,4 +1,9 @@
-"""Tenants and their per-process policy overrides."""
+"""Tenants, their per-process policy overrides, and the revisions of both.
+
+A tenant's policy (``Tenant.policy`` and all its overrides) has one version,
+``Tenant.policy_version``, raised by every change to either; runs record it. Changes go
+through ``controlplane/services/policy_versions.py``, which keeps a ``PolicyRevision``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,9 @@ class Tenant(models.Model):
     name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
     policy = models.JSONField(default=dict, blank=True, help_text="Quotas and limits (see README).")
-    policy_version = models.PositiveIntegerField(default=1)
+    policy_version = models.PositiveIntegerField(
+        default=1, help_text="Raised by every change to the policy or to one of its overrides."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -37,8 +44,10 @@ class TenantPolicyOverride(models.Model):
     resource_class = models.CharField(
         max_length=20, blank=True, choices=[(r.value, r.value) for r in ResourceClass]
     )
-    cost_cap = models.FloatField(null=True, blank=True)
-    version = models.PositiveIntegerField(default=1)
+    cost_cap = models.FloatField(
+        null=True, blank=True, help_text="Largest estimated cost (units) of one run; above it, refused."
+    )
+    version = models.PositiveIntegerField(default=1, help_text="The tenant's policy version of the last change.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -56,3 +65,45 @@ class TenantPolicyOverride(models.Model):
     @staticmethod
     def valid_tiers() -> set[str]:
         return {t.value for t in Tier}
+
+
+class PolicyRevision(models.Model):
+    """One change to a tenant's policy or to one of its overrides, with the values before
+    and after; ``version`` is the tenant policy version the change produced."""
+
+    class Kind(models.TextChoices):
+        TENANT = "tenant"
+        OVERRIDE = "override"
+
+    # No index of its own: the unique constraint below leads with tenant.
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="policy_revisions", db_index=False
+    )
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    process_id = models.CharField(max_length=100, blank=True, help_text="The override's process.")
+    before = models.JSONField(null=True, blank=True, help_text="Empty: created.")
+    after = models.JSONField(null=True, blank=True, help_text="Empty: deleted.")
+    actor = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "version"], name="policyrev_tenant_version_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["tenant", "override"]), name="policyrev_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="tenant", process_id="") | (models.Q(kind="override") & ~models.Q(process_id="")),
+                name="policyrev_process_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(before__isnull=False) | models.Q(after__isnull=False),
+                name="policyrev_has_a_side",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = f" {self.process_id}" if self.process_id else ""
+        return f"{self.tenant_id} v{self.version} {self.kind}{what}"

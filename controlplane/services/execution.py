@@ -8,6 +8,7 @@ Async runs are queued and picked up by django-q2 workers through ``run_execute``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -35,13 +36,21 @@ from controlplane.exceptions import (
     ModeNotSupported,
     NoTierAvailable,
     PayloadTooLarge,
+    QuotaExceeded,
 )
 from controlplane.models import ProcessRun
 from controlplane.services import runs as run_services
 from controlplane.services.access import process_access_check
 from controlplane.services.artifacts import artifact_create, output_encode
 from controlplane.services.leases import keeper, worker_identity
-from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_get
+from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_policy_get
+from controlplane.services.quotas import (
+    QuotaPlan,
+    quota_budget_switch,
+    quota_guard,
+    quota_plan,
+    quota_refusal_record,
+)
 from controlplane.services.uploads import file_inputs_load, upload_inputs_resolve
 from controlplane.services.validation import InputStats, inputs_validate
 from executors.base import (
@@ -98,9 +107,17 @@ class RunPlan:
 
 
 def admission_check(*, resolved: ResolvedProcess, stats: InputStats, request_bytes: int) -> None:
-    """Per-process input limits: bytes, features, vertices."""
+    """Per-process input limits (bytes, features, vertices: the definition's, tightened by
+    the tenant's policy) and the tenant's cost cap of one run of the process."""
     limits = resolved.limits
     pid = resolved.spec.id
+    if resolved.cost_cap is not None:
+        cost = estimate_cost(resolved=resolved, stats=stats)
+        if cost > resolved.cost_cap:
+            raise InputLimitExceeded(
+                f"the estimated cost of this run, {cost:g} units, exceeds the cap of "
+                f"{resolved.cost_cap:g} for process {pid!r}"
+            )
     max_bytes = limits.get("max_bytes")
     if max_bytes and request_bytes > max_bytes:
         raise PayloadTooLarge(f"the request is {request_bytes} bytes; {pid!r} accepts at most {max_bytes}")
@@ -193,9 +210,10 @@ def run_submit(request: ExecutionRequest) -> ExecutionResult:
 
 
 def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
-    resolved = process_resolve(principal=request.principal, process_id=request.process_id)
+    policy = tenant_policy_get(request.principal.tenant)
+    resolved = process_resolve(principal=request.principal, process_id=request.process_id, policy=policy)
     process_access_check(principal=request.principal, process_id=resolved.spec.id)
-    tenant = tenant_get(request.principal.tenant)
+    tenant = policy.tenant
     given = upload_inputs_resolve(
         principal=request.principal, spec=resolved.spec, inputs=request.inputs, limits=resolved.limits
     )
@@ -212,6 +230,17 @@ def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
         )
     defn = resolved.definition
     tier_order, tiers_skipped = schedule_tiers(resolved=resolved)
+    cost = estimate_cost(resolved=resolved, stats=stats)
+    quota = quota_plan(
+        tenant_id=tenant.pk,
+        tenant=tenant.slug,
+        principal=request.principal.username,
+        process_id=defn.process_id,
+        resource_class=resolved.resource_class.value,
+        cost=cost,
+        policy_version=resolved.policy_version,
+        quotas=policy.quotas,
+    )
     output_requests = {k: vars(v) for k, v in request.outputs.items()}
     subscriber = request.subscriber.to_json() if request.subscriber else None
     stored_request = {
@@ -244,7 +273,7 @@ def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
         "request": stored_request,
         "subscriber": subscriber,
         "trace_parent": trace.header,
-        "cost_estimated": estimate_cost(resolved=resolved, stats=stats),
+        "cost_estimated": cost,
     }
     plan = RunPlan(
         run_id="",
@@ -262,12 +291,10 @@ def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
         feature_count=stats.features,
         subscriber=subscriber,
     )
-    if mode is ExecutionMode.ASYNC:
-        with transaction.atomic():
-            run = run_services.run_create(fields=fields)
-        return _result_from_run(run)
     owner = worker_identity()
-    run = run_services.run_create(fields=fields, claim_owner=owner)
+    run = _record(quota=quota, fields=fields, mode=mode, modes=resolved.spec.modes, owner=owner)
+    if run.mode == ExecutionMode.ASYNC.value:
+        return _result_from_run(run)
     plan.run_id = str(run.id)
     if _expected_ms(resolved=resolved, stats=stats) * 4 < settings.HONUA["SYNC_DEADLINE_SECONDS"] * 1000:
         # Far inside the deadline by the catalog's own estimate: run on this thread and
@@ -283,6 +310,37 @@ def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
     if finished is None:  # ended elsewhere (cancelled, lease lost): read what the ledger says
         return run_result_load(run_id=run.id)
     return _result_from_run(finished, outputs if finished.status == RunStatus.SUCCEEDED else None)
+
+
+def _record(
+    *,
+    quota: QuotaPlan,
+    fields: dict[str, Any],
+    mode: ExecutionMode,
+    modes: tuple[ExecutionMode, ...],
+    owner: str,
+) -> ProcessRun:
+    """Admit and record the run: one INSERT guarded by the quotas (a sync run in autocommit;
+    an async one in the transaction that also queues it). An exhausted budget whose policy
+    is async_only queues a sync run instead of refusing it; every refusal is audited."""
+    waived = False
+    notes: tuple[str, ...] = ()
+    while True:
+        fields["mode"] = mode.value
+        try:
+            with transaction.atomic() if mode is ExecutionMode.ASYNC else contextlib.nullcontext():
+                return run_services.run_create(
+                    fields=fields,
+                    claim_owner=owner if mode is ExecutionMode.SYNC else None,
+                    notes=notes,
+                    guard=quota_guard(plan=quota, waive_budget=waived),
+                )
+        except QuotaExceeded as refused:
+            note = quota_budget_switch(plan=quota, refusal=refused, modes=modes, waived=waived)
+            if note is None:
+                quota_refusal_record(plan=quota, refusal=refused, mode=mode)
+                raise
+            mode, waived, notes = ExecutionMode.ASYNC, True, (note,)
 
 
 def _execute_inline(plan: RunPlan, owner: str) -> tuple[dict[str, Any] | None, ProcessRun | None]:

@@ -2,6 +2,8 @@
 
 Lookups are cached for a couple of seconds per process so the hot path stays cheap while
 an operator's change still applies to new requests within seconds, without a restart.
+A tenant and its overrides are read together as one policy version (``TenantPolicy``);
+runs record that version. Changes go through ``controlplane/services/policy_versions.py``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from controlplane.contracts import ExecutionMode, Principal, ProcessSpec, ResourceClass, Tier
-from controlplane.exceptions import NoSuchProcess
+from controlplane.exceptions import HonuaError, InvalidParameterValue, NoSuchProcess
 from controlplane.models import ProcessDefinition, Tenant, TenantPolicyOverride
 from controlplane.services.catalog import spec_from_definition
+from controlplane.services.quotas import TenantQuotas, tenant_quotas_parse
 
 CACHE_SECONDS = 2.0
 T = TypeVar("T")
@@ -50,14 +53,43 @@ def policy_cache_clear() -> None:
         _cache.clear()
 
 
-def tenant_get(slug: str) -> Tenant:
-    def load() -> Tenant:
-        tenant = Tenant.objects.filter(slug=slug, is_active=True).first()
-        if tenant is None:
-            tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug.title()})
-        return tenant
+@dataclass(frozen=True)
+class TenantPolicy:
+    """A tenant with its overrides and quotas, all of one policy version."""
 
-    return _cached(("tenant", slug), load)
+    tenant: Tenant
+    overrides: dict[str, TenantPolicyOverride]
+    quotas: TenantQuotas
+
+    @property
+    def version(self) -> int:
+        return self.tenant.policy_version
+
+
+def _tenant_policy_load(slug: str) -> TenantPolicy:
+    for _attempt in range(3):
+        found = Tenant.objects.filter(slug=slug, is_active=True).first()
+        tenant = found or Tenant.objects.get_or_create(slug=slug, defaults={"name": slug.title()})[0]
+        overrides = {o.process_id: o for o in TenantPolicyOverride.objects.filter(tenant=tenant)}
+        # Every change raises the version in the transaction that makes it: if it is unchanged
+        # after reading the overrides, they are the overrides of that version.
+        if Tenant.objects.filter(pk=tenant.pk, policy_version=tenant.policy_version).exists():
+            break
+    try:
+        quotas = tenant_quotas_parse(tenant.policy, strict=False)
+    except InvalidParameterValue as exc:
+        # Only reachable by writing the policy around the services (which validate it).
+        raise HonuaError(f"the policy of tenant {slug!r} is invalid ({exc.message}); an operator must fix it") from exc
+    return TenantPolicy(tenant=tenant, overrides=overrides, quotas=quotas)
+
+
+def tenant_policy_get(slug: str) -> TenantPolicy:
+    """The tenant, its overrides and quotas (cached like every policy lookup)."""
+    return _cached(("tenant", slug), lambda: _tenant_policy_load(slug))
+
+
+def tenant_get(slug: str) -> Tenant:
+    return tenant_policy_get(slug).tenant
 
 
 @dataclass(frozen=True)
@@ -71,7 +103,7 @@ class ResolvedProcess:
     resource_class: ResourceClass
     preferred_mode: ExecutionMode | None
     cost_cap: float | None
-    policy_version: int
+    policy_version: int  # the tenant's policy version (tenant policy and overrides together)
     handlers: dict[str, str]
     limits: dict[str, Any]
 
@@ -83,15 +115,8 @@ def _definitions() -> dict[str, ProcessDefinition]:
     )
 
 
-def _overrides(tenant: Tenant) -> dict[str, TenantPolicyOverride]:
-    return _cached(
-        ("overrides", tenant.slug),
-        lambda: {o.process_id: o for o in TenantPolicyOverride.objects.filter(tenant=tenant)},
-    )
-
-
-def _resolve(tenant: Tenant, defn: ProcessDefinition) -> ResolvedProcess | None:
-    override = _overrides(tenant).get(defn.process_id)
+def _resolve(policy: TenantPolicy, defn: ProcessDefinition) -> ResolvedProcess | None:
+    override = policy.overrides.get(defn.process_id)
     if override is not None and not override.enabled:
         return None
     spec = _cached(("spec", defn.process_id, str(defn.pk), str(defn.updated_at)), lambda: spec_from_definition(defn))
@@ -106,17 +131,27 @@ def _resolve(tenant: Tenant, defn: ProcessDefinition) -> ResolvedProcess | None:
         ),
         preferred_mode=ExecutionMode(override.preferred_mode) if override and override.preferred_mode else None,
         cost_cap=override.cost_cap if override else None,
-        policy_version=tenant.policy_version + (override.version if override else 0),
+        policy_version=policy.version,
         handlers=dict(defn.spec.get("handlers", {})),
-        limits=dict(defn.limits or {}),
+        limits=_limits(dict(defn.limits or {}), policy.quotas.process_limits(defn.process_id)),
     )
 
 
-def process_resolve(*, principal: Principal, process_id: str) -> ResolvedProcess:
-    """The process as this principal may run it; NoSuchProcess when absent or not allowed."""
-    tenant = tenant_get(principal.tenant)
+def _limits(definition: dict[str, Any], tenant: dict[str, int]) -> dict[str, Any]:
+    """The definition's limits tightened by the tenant's (the stricter value wins)."""
+    for key, value in tenant.items():
+        definition[key] = min(definition[key], value) if definition.get(key) else value
+    return definition
+
+
+def process_resolve(
+    *, principal: Principal, process_id: str, policy: TenantPolicy | None = None
+) -> ResolvedProcess:
+    """The process as this principal may run it; NoSuchProcess when absent or not allowed.
+    ``policy``: the tenant policy already read for this request (one version throughout)."""
+    policy = policy or tenant_policy_get(principal.tenant)
     defn = _definitions().get(process_id)
-    resolved = _resolve(tenant, defn) if defn is not None else None
+    resolved = _resolve(policy, defn) if defn is not None else None
     if resolved is None:
         raise NoSuchProcess(f"no process {process_id!r}")
     return resolved
@@ -124,6 +159,6 @@ def process_resolve(*, principal: Principal, process_id: str) -> ResolvedProcess
 
 def processes_resolve(*, principal: Principal) -> list[ResolvedProcess]:
     """Every process the principal may see, ordered by id."""
-    tenant = tenant_get(principal.tenant)
-    out = [_resolve(tenant, d) for _, d in sorted(_definitions().items())]
+    policy = tenant_policy_get(principal.tenant)
+    out = [_resolve(policy, d) for _, d in sorted(_definitions().items())]
     return [r for r in out if r is not None]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from controlplane.exceptions import InvalidRunTransition, NoSuchJob
 from controlplane.models import Artifact, ProcessRun
 from controlplane.services import metrics
 from controlplane.services.audit import audit_record
+from controlplane.services.quotas import QuotaGuard
 
 log = logging.getLogger("honua.runs")
 
@@ -55,9 +57,15 @@ def run_create(
     *,
     fields: dict[str, Any],
     claim_owner: str | None = None,
+    notes: Sequence[str] = (),
+    guard: QuotaGuard | None = None,
 ) -> ProcessRun:
     """Record a new run. Async runs are queued and enqueued after commit; a sync run is
-    created already claimed by the caller (``claim_owner``) so that no worker takes it."""
+    created already claimed by the caller (``claim_owner``) so that no worker takes it.
+    ``notes`` (e.g. why admission queued it) become warning messages of the run.
+
+    With a ``guard`` (the tenant's quotas, the class capacity) the INSERT is conditional on
+    its admission check, in the same statement: QuotaExceeded when refused, nothing written."""
     now = timezone.now()
     run = ProcessRun(**fields, created_at=now)
     if claim_owner:
@@ -68,11 +76,48 @@ def run_create(
         run.attempt_count = 1
     else:
         run.status = RunStatus.QUEUED.value
-    run.messages = [_message(MessageType.INFO, "Submitted.", now)]
-    run.save(force_insert=True)
+    run.messages = [_message(MessageType.INFO, "Submitted.", now)] + [
+        _message(MessageType.WARNING, note, now) for note in notes
+    ]
+    if guard is None:
+        run.save(force_insert=True)
+    else:
+        guard.settle(_insert_admitted(run, guard))
+        run._state.adding = False
     if not claim_owner:
         _enqueue_with(run.id)
     return run
+
+
+@functools.cache
+def _admitted_insert_sql(guard_sql: str) -> str:
+    """The guarded INSERT of a run, every column a parameter. PostgreSQL types the parameters
+    of an INSERT ... SELECT by their target columns, as for VALUES; a data-modifying CTE runs
+    to completion whether or not the outer query reads it."""
+    fields = ProcessRun._meta.concrete_fields
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column or f.attname) for f in fields)
+    values = ", ".join(["%s"] * len(fields))
+    return (
+        f"WITH admission AS MATERIALIZED ({guard_sql}), created AS ("
+        f"INSERT INTO {quote(ProcessRun._meta.db_table)} ({columns}) SELECT {values} FROM admission"
+        " WHERE admission.verdict IS NULL) "
+        "SELECT admission.* FROM admission"
+    )
+
+
+def _insert_admitted(run: ProcessRun, guard: QuotaGuard) -> tuple[Any, ...]:
+    """INSERT the run if ``guard`` admits it, in one statement; returns the verdict row.
+
+    The values are the model's own (``pre_save`` and ``get_db_prep_save`` per column, as
+    ``save()`` sends them); the statement text holds no input.
+    """
+    values = [f.get_db_prep_save(f.pre_save(run, True), connection) for f in ProcessRun._meta.concrete_fields]
+    with connection.cursor() as cur:
+        cur.execute(_admitted_insert_sql(guard.sql), [*guard.params, *values])
+        row = cur.fetchone()
+    assert row is not None
+    return tuple(row)
 
 
 def _enqueue_with(run_id: uuid.UUID) -> None:

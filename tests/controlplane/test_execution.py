@@ -118,6 +118,9 @@ def test_unknown_and_disabled_processes(principal):
         run_submit(_request(principal, "no_such_thing"))
     tenant = Tenant.objects.get(slug=principal.tenant)
     TenantPolicyOverride.objects.create(tenant=tenant, process_id="echo", enabled=False)
+    from controlplane.services.policy import policy_cache_clear
+
+    policy_cache_clear()  # the tenant's policy (overrides included) was cached by the first call
     with pytest.raises(NoSuchProcess):
         run_submit(_request(principal, string_input="x"))
 

@@ -37,7 +37,8 @@ def _ground_radius(ring, lon0, lat0):
 
 def test_info_and_catalog(api):
     info = api.get("/arcgis/rest/info")
-    assert info["currentVersion"] == 11.3 and info["authInfo"]["isTokenBasedSecurity"] is False
+    assert info["currentVersion"] == 11.3 and info["authInfo"]["isTokenBasedSecurity"] is True
+    assert info["authInfo"]["tokenServicesUrl"].endswith("/arcgis/tokens/generateToken")
     root = api.get(ROOT)
     assert root["folders"] == ["Honua"] and root["services"] == []
     folder = api.get(f"{ROOT}/Honua")

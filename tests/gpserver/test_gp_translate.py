@@ -176,8 +176,9 @@ def test_parameter_types_and_filters():
 
 
 def test_server_info():
-    info = t.server_info()
-    assert info["currentVersion"] == 11.3 and info["authInfo"] == {"isTokenBasedSecurity": False}
+    auth = {"isTokenBasedSecurity": True, "tokenServicesUrl": "http://h/arcgis/tokens/generateToken"}
+    info = t.server_info(auth)
+    assert info["currentVersion"] == 11.3 and info["authInfo"] == auth
 
 
 # --- input values --------------------------------------------------------------------------------
