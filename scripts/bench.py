@@ -2,6 +2,7 @@
 
 Workloads (OGC API - Processes surface):
   sync_buffer_1_c1 / _c8     POST /processes/buffer/execution, one point, concurrency 1 and 8
+  gpserver_execute_buffer_1_c1  GPServer execute of the same buffer (Esri FeatureSet form), c1
   sync_buffer_10k_c1         the same with 10,000 points, concurrency 1
   async_jobs_200             200 jobs (Prefer: respond-async) at concurrency 8, polled to the end
   job_list                   GET /jobs?limit=10 with >= 10,000 runs in the ledger
@@ -422,7 +423,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "10")))
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8099")))
     parser.add_argument(
-        "--only", default="", help="comma-separated subset: sync1,sync10k,async,joblist (default: all)"
+        "--only", default="", help="comma-separated subset: sync1,gpserver,sync10k,async,joblist (default: all)"
     )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -449,6 +450,11 @@ def main() -> None:
         if want("gpserver"):
             log("GPServer execute, buffer of 1 feature (FeatureSet), concurrency 1")
             results["gpserver_execute_buffer_1_c1"] = gpserver_execute(args.port, args.seconds)
+        if "gpserver_execute_buffer_1_c1" in results and "sync_buffer_1_c1" in results:
+            # Compare within one run (the machine is shared and noisy): GPServer over OGC, p50.
+            results["gpserver_over_ogc_p50"] = round(
+                results["gpserver_execute_buffer_1_c1"]["p50_ms"] / results["sync_buffer_1_c1"]["p50_ms"], 3
+            )
         if want("sync10k"):
             log("sync buffer, 10,000 points, concurrency 1")
             ten_k = points_body(10_000)

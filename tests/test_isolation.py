@@ -177,6 +177,7 @@ CASES: dict[str, tuple[str | None, Case]] = {
     "artifact-download": ("artifact", _plain("/artifacts/<id>")),
     "healthz": (None, _plain("/healthz")),
     "readyz": (None, _plain("/readyz")),
+    "metrics": (None, _plain("/metrics")),
 }
 # Methods beyond the case's own that change things: DELETE on an OGC job.
 EXTRA: dict[str, tuple[str, Case]] = {
@@ -190,6 +191,7 @@ EXTRA: dict[str, tuple[str, Case]] = {
 def _url_names() -> set[str]:
     from controlplane import urls as shared
     from gpserver import urls as gp
+    from honua import urls as root
     from ogcprocesses import urls as ogc
 
     names = set()
@@ -197,6 +199,9 @@ def _url_names() -> set[str]:
         for pattern in module.urlpatterns:
             assert isinstance(pattern, URLPattern) and pattern.name, pattern
             names.add(prefix + pattern.name)
+    # the root's own endpoints (the operations probes); its includes are walked above, or are
+    # the admin (tests/controlplane/test_admin*)
+    names |= {p.name for p in root.urlpatterns if isinstance(p, URLPattern) and p.name}
     return names
 
 
