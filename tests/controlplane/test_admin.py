@@ -15,18 +15,20 @@ from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django_q.models import OrmQ
 
-from controlplane.contracts import ExecutionMode, ExecutionRequest, Principal, Surface
+from controlplane.contracts import ExecutionMode, ExecutionRequest, Surface
 from controlplane.models import (
     ApiKey,
     AuditEvent,
     Membership,
     PolicyRevision,
     ProcessAccess,
+    ProcessDefinition,
     ProcessRun,
     Tenant,
     TenantPolicyOverride,
 )
 from controlplane.services.execution import run_submit
+from controlplane.services.policy import policy_cache_clear
 from controlplane.services.policy_versions import policy_override_set
 from controlplane.services.runs import run_cancel
 from controlplane.tasks import run_execute
@@ -98,6 +100,10 @@ def _rows(http: Client, model: str, query: str = "") -> list[Any]:
     response = http.get(f"{ADMIN}/{model}/{query}")
     assert response.status_code == 200, (model, response.status_code)
     return list(response.context["cl"].queryset)
+
+
+def ids(rows: list[Any]) -> set[Any]:
+    return {row.pk for row in rows}
 
 
 def _tenants_of(rows: list[Any]) -> set[int | None]:
@@ -403,8 +409,6 @@ def test_every_admin_change_is_an_audit_event_with_before_and_after(world):
     assert op.post(f"{ADMIN}/tenant/{world.acme.pk}/change/", data).status_code == 302
     assert AuditEvent.objects.get(action="tenant.change").after == {"name": "Acme Corp"}
     assert AuditEvent.objects.filter(object_type="tenant_policy", actor="op").count() == 1
-    from controlplane.models import ProcessDefinition
-
     defn = ProcessDefinition.objects.get(process_id="centroid", is_current=True)
     data = {"enabled": "", "is_public": "on", "tier_order": json.dumps(defn.tier_order),
             "resource_class": defn.resource_class, "default_mode": defn.default_mode, "limits": json.dumps(defn.limits)}
@@ -454,8 +458,6 @@ def test_cancel_and_rerun_go_through_the_control_plane(world):
     assert (cancel.actor, cancel.before, cancel.after) == ("ada", {"status": "queued"}, {"status": "cancelled"})
     # A refusal by admission is reported, and nothing is created.
     Tenant.objects.filter(pk=world.acme.pk).update(policy={"max_concurrent_runs": 0})
-    from controlplane.services.policy import policy_cache_clear
-
     policy_cache_clear()
     response = ada.post(f"{ADMIN}/processrun/", {"action": "rerun_runs", "_selected_action": [str(original)]}, follow=True)
     assert "not re-run" in response.content.decode()
@@ -469,7 +471,6 @@ def test_the_run_list_filters_columns_and_detail(world):
     done, cancelled = world.runs["acme"], _submit(world.alice, "cancelled")
     assert run_execute(str(done)) == "done"
     run_cancel(run_id=cancelled, tenant_id=world.acme.pk, actor="op")
-    ids = lambda rows: {r.id for r in rows}  # noqa: E731
     assert ids(_rows(op, "processrun", "?status__exact=cancelled")) == {cancelled}
     assert ids(_rows(op, "processrun", "?status__exact=succeeded")) == {done}
     assert ids(_rows(op, "processrun", "?tier_used__exact=inprocess")) == {done}
