@@ -493,3 +493,30 @@ def test_the_run_list_filters_columns_and_detail(world):
     assert '{\n  &quot;string_input&quot;: &quot;from acme&quot;\n}' in text  # inputs and outputs, indented
     assert "&quot;outcome&quot;: &quot;used&quot;" in text and "Submitted." in text
     assert 'name="_save"' not in text  # read-only
+
+
+def test_every_page_renders_for_operators_and_tenant_admins(world):
+    acme_rows = {
+        "membership": world.alice.pk,
+        "apikey": ApiKey.objects.get(tenant=world.acme).pk,
+        "processaccess": ProcessAccess.objects.get(tenant=world.acme).pk,
+        "tenantpolicyoverride": TenantPolicyOverride.objects.get(tenant=world.acme).pk,
+        "processrun": world.runs["acme"],
+        "auditevent": AuditEvent.objects.filter(tenant=world.acme).first().pk,
+        "policyrevision": PolicyRevision.objects.filter(tenant=world.acme).first().pk,
+        "tenant": world.acme.pk,
+    }
+    adds = ["membership", "apikey", "processaccess", "tenantpolicyoverride"]
+    for who in (world.operator, world.ada):
+        http = _login(who)
+        pages = [f"{ADMIN}/{model}/{pk}/change/" for model, pk in acme_rows.items()]
+        pages += [f"{ADMIN}/{model}/add/" for model in adds]
+        pages += ["/admin/auth/user/add/", f"/admin/auth/user/{world.alice.user_id}/change/",
+                  f"/admin/auth/user/{world.alice.user_id}/password/", "/admin/"]
+        for page in pages:
+            response = http.get(page)
+            assert response.status_code == 200, (who.username, page, response.status_code)
+    # A tenant administrator's forms offer their tenant and members, nobody else's.
+    page = _login(world.ada).get(f"{ADMIN}/apikey/add/").content.decode()
+    assert ">acme<" in page and ">globex<" not in page
+    assert ">alice<" in page and ">bob<" not in page and ">op<" not in page
