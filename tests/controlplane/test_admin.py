@@ -415,6 +415,9 @@ def test_every_admin_change_is_an_audit_event_with_before_and_after(world):
     assert op.post(f"{ADMIN}/processdefinition/{defn.pk}/change/", data).status_code == 302
     event = AuditEvent.objects.get(action="processdefinition.change")
     assert event.before == {"enabled": True} and event.after == {"enabled": False} and event.actor == "op"
+    # Other apps' admins too (groups, the task queue).
+    assert op.post("/admin/auth/group/add/", {"name": "auditors"}).status_code == 302
+    assert AuditEvent.objects.get(action="group.create", actor="op").after["name"] == "auditors"
     # What a tenant administrator sees of the trail: their tenant's events only.
     seen = _rows(ada, "auditevent")
     assert seen and {e.tenant_id for e in seen} == {world.acme.pk}
