@@ -8,7 +8,7 @@ within the policy cache period (2 s) in every process, at once in this one.
 
 An operator's save of an override records its values as the override's ``operator_bounds``;
 a tenant administrator's save (``delegated``) must stay within them and within what the
-process's definition offers (README "Tenant administrators").
+process's definition offers (README "The admin: operators and tenant administrators").
 """
 
 from __future__ import annotations
