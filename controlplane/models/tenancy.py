@@ -31,6 +31,10 @@ class Tenant(models.Model):
         return self.slug
 
 
+# The override fields an operator's save records as the bounds of tenant administrators' edits.
+OPERATOR_BOUND_FIELDS = ("enabled", "tier_order", "resource_class", "cost_cap")
+
+
 class TenantPolicyOverride(models.Model):
     """Per tenant and process: tier pinning, preferred mode, resource class, cost cap, enabled."""
 
@@ -48,6 +52,14 @@ class TenantPolicyOverride(models.Model):
         null=True, blank=True, help_text="Largest estimated cost (units) of one run; above it, refused."
     )
     version = models.PositiveIntegerField(default=1, help_text="The tenant's policy version of the last change.")
+    # Set by every save of an operator; a tenant administrator's edits stay within it.
+    operator_bounds = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="What the operator last set (enabled, tier_order, resource_class, cost_cap): the "
+        "bounds of tenant administrators' edits. Empty: made by a tenant administrator.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -56,6 +68,16 @@ class TenantPolicyOverride(models.Model):
             models.CheckConstraint(
                 condition=models.Q(cost_cap__isnull=True) | models.Q(cost_cap__gte=0),
                 name="override_cost_cap_nonneg",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(operator_bounds__isnull=True)
+                | models.Q(operator_bounds__has_keys=list(OPERATOR_BOUND_FIELDS)),
+                name="override_bounds_complete",
+            ),
+            # A process the operator turned off for the tenant stays off.
+            models.CheckConstraint(
+                condition=~models.Q(operator_bounds__enabled=False) | models.Q(enabled=False),
+                name="override_operator_off_stays_off",
             ),
         ]
 

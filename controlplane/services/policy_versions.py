@@ -5,6 +5,10 @@ its overrides; runs record it), keeps a ``PolicyRevision`` with the values befor
 after, and writes an audit event, all in the transaction of the change. The tenant row is
 locked first, so concurrent changes get consecutive versions. New requests see a change
 within the policy cache period (2 s) in every process, at once in this one.
+
+An operator's save of an override records its values as the override's ``operator_bounds``;
+a tenant administrator's save (``delegated``) must stay within them and within what the
+process's definition offers (README "The admin: operators and tenant administrators").
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from typing import Any
 from django.db import transaction
 
 from controlplane.contracts import ExecutionMode, ResourceClass, Tier
-from controlplane.exceptions import InvalidParameterValue, NoSuchProcess
-from controlplane.models import PolicyRevision, Tenant, TenantPolicyOverride
+from controlplane.exceptions import InvalidParameterValue, NoSuchProcess, PermissionDenied
+from controlplane.models import PolicyRevision, ProcessDefinition, Tenant, TenantPolicyOverride
+from controlplane.models.tenancy import OPERATOR_BOUND_FIELDS
 from controlplane.services.audit import audit_record
 from controlplane.services.policy import policy_cache_clear
 from controlplane.services.quotas import tenant_quotas_parse
@@ -25,7 +30,46 @@ OVERRIDE_FIELDS = ("enabled", "tier_order", "preferred_mode", "resource_class", 
 
 def override_snapshot(override: TenantPolicyOverride) -> dict[str, Any]:
     """The policy values of an override, as revisions keep them."""
-    return {"process_id": override.process_id, **{f: getattr(override, f) for f in OVERRIDE_FIELDS}}
+    return {
+        "process_id": override.process_id,
+        **{f: getattr(override, f) for f in OVERRIDE_FIELDS},
+        "operator_bounds": override.operator_bounds,
+    }
+
+
+def override_bounds(override: TenantPolicyOverride) -> dict[str, Any]:
+    """The values an operator's save records as the bounds of tenant administrators' edits."""
+    return {f: getattr(override, f) for f in OPERATOR_BOUND_FIELDS}
+
+
+def override_within_bounds(override: TenantPolicyOverride, *, bounds: dict[str, Any] | None) -> None:
+    """PermissionDenied unless a tenant administrator's override stays within the operator's
+    ``bounds`` (None: the operator set none) and what the current definition offers: it may
+    turn the process off, order a subset of the tiers, prefer a supported mode and cap the
+    cost (at most the operator's cap); the resource class stays the operator's."""
+    pid = override.process_id
+    defn = ProcessDefinition.objects.filter(process_id=pid, is_current=True).first()
+    if defn is None:
+        raise InvalidParameterValue(f"no process {pid!r}")
+    bounds = bounds or {}
+    pinned = list(bounds.get("tier_order") or [])
+    offered = pinned or list(defn.tier_order)
+    for tier in override.tier_order or []:
+        if tier not in offered:
+            whose = "the operator's tier order" if pinned else f"the tiers of {pid!r}"
+            raise PermissionDenied(f"tier_order: {tier!r} is not among {whose} ({', '.join(offered)})")
+    if pinned and not override.tier_order:
+        raise PermissionDenied(f"tier_order: the operator pinned {', '.join(pinned)}; order some of them")
+    modes = defn.spec.get("modes", [m.value for m in ExecutionMode])
+    if override.preferred_mode and override.preferred_mode not in modes:
+        raise PermissionDenied(f"preferred_mode: {pid!r} runs only {', '.join(modes)}")
+    if override.resource_class != bounds.get("resource_class", ""):
+        raise PermissionDenied("resource_class: only an operator changes the resource class")
+    if override.enabled and bounds.get("enabled") is False:
+        raise PermissionDenied(f"enabled: the operator turned {pid!r} off for this tenant")
+    cap = bounds.get("cost_cap")
+    if cap is not None and (override.cost_cap is None or override.cost_cap > cap):
+        raise PermissionDenied(f"cost_cap: at most {cap:g}, the operator's cap")
 
 
 def tenant_policy_validate(policy: Any) -> None:
@@ -126,14 +170,25 @@ def tenant_policy_set(*, tenant_id: int, policy: dict[str, Any], actor: str) -> 
 
 
 @transaction.atomic
-def policy_override_save(*, override: TenantPolicyOverride, actor: str) -> TenantPolicyOverride:
+def policy_override_save(
+    *, override: TenantPolicyOverride, actor: str, delegated: bool = False
+) -> TenantPolicyOverride:
     """Create or update a tenant's override of one process (e.g. from the admin form); a
-    change raises the tenant's policy version, which the override records."""
+    change raises the tenant's policy version, which the override records. ``delegated``: a
+    tenant administrator's save, within the operator's bounds; otherwise an operator's, whose
+    values become the bounds."""
     override_validate(override)
     tenant = Tenant.objects.select_for_update().get(pk=override.tenant_id)
     stored = TenantPolicyOverride.objects.filter(pk=override.pk).first() if override.pk else None
     if stored is not None and stored.tenant_id != tenant.pk:
         raise InvalidParameterValue("an override stays with its tenant; delete it and create another")
+    if not delegated:
+        override.operator_bounds = override_bounds(override)
+    elif stored is not None and stored.process_id != override.process_id:
+        raise PermissionDenied("an override stays with its process; delete it and create another")
+    else:
+        override.operator_bounds = stored.operator_bounds if stored is not None else None
+        override_within_bounds(override, bounds=override.operator_bounds)
     before = override_snapshot(stored) if stored is not None else None
     after = override_snapshot(override)
     if before == after:
@@ -167,9 +222,9 @@ def policy_override_set(
 
 
 @transaction.atomic
-def policy_override_delete(*, override_id: int, actor: str) -> int:
+def policy_override_delete(*, override_id: int, actor: str, delegated: bool = False) -> int:
     """Remove an override (the process follows its definition again); returns the new
-    policy version."""
+    policy version. ``delegated``: a tenant administrator's, who removes only their own."""
     tenant_id = TenantPolicyOverride.objects.filter(pk=override_id).values_list("tenant_id", flat=True).first()
     if tenant_id is None:
         raise NoSuchProcess(f"no policy override {override_id}")
@@ -177,6 +232,8 @@ def policy_override_delete(*, override_id: int, actor: str) -> int:
     override = TenantPolicyOverride.objects.filter(pk=override_id).first()
     if override is None:  # deleted meanwhile: roll the version back
         raise NoSuchProcess(f"no policy override {override_id}")
+    if delegated and override.operator_bounds is not None:
+        raise PermissionDenied("an operator's override stays; change it within its bounds")
     before = override_snapshot(override)
     override.delete()
     _record(
