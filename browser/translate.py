@@ -253,7 +253,9 @@ def _input(p: ParamSpec, data: Mapping[str, Any], files: Mapping[str, UploadedFi
     name = INPUT_PREFIX + p.name
     widget, _ = _widget(p)
     text = str(data.get(name, "") or "").strip()
-    upload = files.get(name)
+    # A GeoJSON file has a control of its own: one name for two controls would leave the
+    # file's empty part (no file chosen) in place of the text.
+    upload = files.get(name + "_file" if widget == "geojson" else name)
     if widget == "checkbox":
         return True, name in data
     if widget == "file":
@@ -430,6 +432,11 @@ def _duration(start: str | None, end: str | None) -> float | None:
     return max(0.0, (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds())
 
 
+def _when(stamp: str | None) -> str:
+    """A timestamp for people: to the second, in UTC."""
+    return f"{stamp[:19].replace('T', ' ')} UTC" if stamp else ""
+
+
 def seconds_text(value: float | None) -> str:
     if value is None:
         return ""
@@ -457,7 +464,7 @@ def job_row(result: ExecutionResult) -> dict[str, Any]:
         "surface": SURFACE_LABELS.get(result.surface, result.surface.value),
         "mode": result.mode.value,
         "created": result.created,
-        "created_text": result.created[:19].replace("T", " "),
+        "created_text": _when(result.created).removesuffix(" UTC"),
         "duration": seconds_text(_duration(result.started, result.finished)),
     }
 
@@ -472,6 +479,7 @@ def job_status(result: ExecutionResult) -> dict[str, Any]:
         "finished": result.is_finished,
         "dismissed": result.dismissed,
         "updated": result.updated,
+        "step": result.progress_message,
         "messages": [{"type": m.type.value, "text": m.text, "time": m.time} for m in result.messages],
         "error": result.error,
     }
@@ -598,9 +606,9 @@ def job_detail(
         for t in ledger.tiers_tried
     ]
     timings = {
-        "created": result.created,
-        "started": result.started or "",
-        "finished": result.finished or "",
+        "created": _when(result.created),
+        "started": _when(result.started),
+        "finished": _when(result.finished),
         "waited": seconds_text(_duration(result.created, result.started)),
         "ran": seconds_text(_duration(result.started, result.finished)),
     }

@@ -53,15 +53,20 @@
       }
       L.geoJSON(layer.geojson, options).addTo(drawn);
     });
+    // A job with nothing to draw keeps its map folded away (until its outputs are features).
+    var total = counts.input + counts.output;
+    el.hidden = total === 0;
+    byId("map-legend").hidden = total === 0;
     var bounds = drawn.getBounds();
     if (bounds.isValid()) {
+      map.invalidateSize();
       map.fitBounds(bounds, { padding: [24, 24], maxZoom: 17 });
     }
     el.dataset.inputFeatures = String(counts.input);
     el.dataset.outputFeatures = String(counts.output);
     summary.dataset.inputFeatures = String(counts.input);
     summary.dataset.outputFeatures = String(counts.output);
-    summary.textContent = (counts.input + counts.output) === 0
+    summary.textContent = total === 0
       ? "No features to draw."
       : "Drawn on the map: " + counts.input + " input feature" + (counts.input === 1 ? "" : "s") +
         " and " + counts.output + " output feature" + (counts.output === 1 ? "" : "s") + ".";
@@ -101,6 +106,7 @@
     bar.value = s.progress;
     bar.textContent = s.progress + "%";
     byId("progress-text").textContent = s.progress + "%";
+    byId("job-step").textContent = s.step || "";
     var live = byId("job-live");
     var said = s.badge.label + ", " + s.progress + "%";
     if (live.textContent !== said) { live.textContent = said; }
