@@ -45,6 +45,8 @@ def chromium(django_db_setup: None) -> Iterator[Any]:
     """One headless Chromium for the module (each test gets a fresh context: no cookies)."""
     from playwright.sync_api import sync_playwright
 
+    vendor = Path(settings.BASE_DIR) / "browser" / "static" / "browser" / "vendor" / "leaflet" / "leaflet.js"
+    assert vendor.is_file(), "the map library is missing: run `make setup` (npm ci in frontend/, then the copy)"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with pytest.MonkeyPatch.context() as mp, sync_playwright() as p:
         # Playwright's sync API keeps an event loop on this thread; the tests' own ORM calls
