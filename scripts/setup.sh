@@ -129,6 +129,7 @@ VENDOR_DIR="$HONUA_ROOT/browser/static/browser/vendor"
 
 ensure_node() {
     command -v node >/dev/null && command -v npm >/dev/null && return 0
+    [ "${HONUA_SKIP_APT:-0}" = 1 ] && die "node and npm are needed for the job browser's map library (HONUA_SKIP_APT=1: install them yourself)"
     is_root || die "node and npm are needed for the job browser's map library (as root: apt-get install nodejs npm)"
     log "installing system packages: nodejs npm"
     export DEBIAN_FRONTEND=noninteractive
