@@ -1,6 +1,6 @@
 # Honua: the two-command setup. `make run` serves, `make test` checks. See README.md.
 #
-#   make setup      system packages, .venv, local PostgreSQL/PostGIS, migrate, catalog, demo (idempotent)
+#   make setup      system packages, .venv, map library (npm), local PostgreSQL/PostGIS, migrate, catalog, demo (idempotent)
 #   make run        setup, then gunicorn + one qcluster until Ctrl-C
 #   make test       setup, then pytest, lint-imports, manage.py check, ruff, mypy (all run; fails if any fails)
 #   make bench      setup, then scripts/bench.py

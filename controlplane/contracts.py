@@ -291,6 +291,7 @@ class ExecutionResult:
     inputs: dict[str, Any] | None = None
     dismissed: bool = False  # the client dismissed the job (its results are gone)
     trace_parent: str | None = None  # W3C traceparent the run was recorded under
+    progress_message: str = ""  # the executor's latest word on its progress
 
     @property
     def is_finished(self) -> bool:

@@ -211,6 +211,51 @@ def run_outputs(*, principal: Principal, run_id: str | uuid.UUID) -> tuple[Execu
     return result, values
 
 
+@dataclass(frozen=True)
+class RunLedger:
+    """A run's ledger facts beyond its status: tiers tried and why, cost, input size."""
+
+    process_version: str
+    resource_class: str
+    tier_order: tuple[str, ...]
+    tiers_tried: tuple[dict[str, Any], ...]  # [{tier, outcome, reason, at}]
+    cost_estimated: float
+    cost_actual: float | None
+    input_bytes: int
+    feature_count: int
+    vertex_count: int
+    attempt_count: int
+    principal: str
+
+
+def run_ledger(*, principal: Principal, run_id: str | uuid.UUID) -> RunLedger:
+    """The ledger facts of one run of the caller's tenant (NoSuchJob for anyone else's)."""
+    run = (
+        _runs(principal)
+        .filter(id=run_id_parse(run_id))
+        .only(
+            "process_version", "resource_class", "tier_order", "tiers_tried", "cost_estimated",
+            "cost_actual", "input_bytes", "feature_count", "vertex_count", "attempt_count", "principal",
+        )
+        .first()
+    )
+    if run is None:
+        raise NoSuchJob(f"no job {run_id}")
+    return RunLedger(
+        process_version=run.process_version,
+        resource_class=run.resource_class,
+        tier_order=tuple(run.tier_order or ()),
+        tiers_tried=tuple(run.tiers_tried or ()),
+        cost_estimated=run.cost_estimated,
+        cost_actual=run.cost_actual,
+        input_bytes=run.input_bytes,
+        feature_count=run.feature_count,
+        vertex_count=run.vertex_count,
+        attempt_count=run.attempt_count,
+        principal=run.principal,
+    )
+
+
 def run_inputs(*, principal: Principal, run_id: str | uuid.UUID) -> dict[str, Any]:
     row = _runs(principal).filter(id=run_id_parse(run_id)).values_list("inputs", flat=True).first()
     if row is None:
@@ -252,6 +297,7 @@ class RunFilter:
     # True: dismissed runs are wanted too: (statuses, not dismissed) OR dismissed; with no
     # statuses, only dismissed runs.
     dismissed: bool | None = None
+    run_ids: tuple[uuid.UUID, ...] = ()  # the job browser's search by id
 
 
 @dataclass(frozen=True)
@@ -268,6 +314,8 @@ def runs_for_tenant(
     query = _runs(principal)
     if filters.process_ids:
         query = query.filter(process_id__in=filters.process_ids)
+    if filters.run_ids:
+        query = query.filter(id__in=filters.run_ids)
     gone = Q(dismissed_at__isnull=False) | Q(status=RunStatus.CANCELLED.value)
     wanted = Q(status__in=[s.value for s in filters.statuses]) if filters.statuses else Q()
     if filters.dismissed is None:
@@ -351,6 +399,7 @@ def runs_active_summary(*, timeout_ms: int) -> list[ActiveRuns]:
 __all__ = [
     "Q",
     "RunFilter",
+    "RunLedger",
     "RunPage",
     "upload_bytes",
     "upload_get",

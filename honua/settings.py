@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "executors.apps.ExecutorsConfig",
     "ogcprocesses.apps.OgcProcessesConfig",
     "gpserver.apps.GpServerConfig",
+    "browser.apps.BrowserConfig",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +91,11 @@ DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
 )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The job browser (/app/) signs people in with Django's auth views under /accounts/.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "browser:job-list"
+LOGOUT_REDIRECT_URL = "login"
 
 GDAL_LIBRARY_PATH = env.str("GDAL_LIBRARY_PATH", default=None)
 GEOS_LIBRARY_PATH = env.str("GEOS_LIBRARY_PATH", default=None)

@@ -15,6 +15,10 @@ def _default(value: Any) -> Any:
     return str(value)  # lazy strings and other text-like values
 
 
+def _pretty(value: Any) -> str:
+    return orjson.dumps(value, default=_default, option=orjson.OPT_INDENT_2).decode()
+
+
 class OgcJSONRenderer(JSONRenderer):
     """JSON with orjson: results may hold millions of coordinates."""
 
@@ -44,11 +48,16 @@ class OgcHTMLRenderer(BaseRenderer):
         view = context.get("view")
         template = getattr(view, "template_name", "") or "ogcprocesses/document.html"
         links = data.get("links", []) if isinstance(data, dict) else []
-        return render_to_string(
-            template,
-            {"doc": data, "links": links, "title": getattr(view, "page_title", "OGC API - Processes")},
-            request=context.get("request"),
-        ).encode("utf-8")
+        page = {"doc": data, "links": links, "title": getattr(view, "page_title", "OGC API - Processes")}
+        if isinstance(data, dict):
+            # Parameter schemas shown as the JSON they are (a template prints Python's repr).
+            for key in ("inputs", "outputs"):
+                if isinstance(data.get(key), dict):
+                    page[key] = [
+                        {**param, "id": name, "schema_json": _pretty(param.get("schema"))}
+                        for name, param in data[key].items()
+                    ]
+        return render_to_string(template, page, request=context.get("request")).encode("utf-8")
 
 
 class OpenAPIRenderer(OgcJSONRenderer):

@@ -217,6 +217,7 @@ def main() -> int:
             f"  Honua is running:\n"
             f"    OGC API - Processes  {base}/ogcapi/\n"
             f"    GPServer (ArcGIS)    {base}/arcgis/rest/services\n"
+            f"    Job browser          {base}/app/\n"
             f"    Admin                {base}/admin/\n"
             f"    Health, metrics      {base}/healthz  {base}/readyz  {base}/metrics\n"
             f"  Ctrl-C stops the server and the worker; PostgreSQL keeps running "

@@ -6,10 +6,13 @@
 #      again only when pyproject.toml is newer than .venv/.honua-installed
 #   3. the database: unless DATABASE_URL is set, the project-local PostgreSQL/PostGIS
 #      cluster (scripts/pg.sh ensure)
+#   4. the job browser's map library: `npm ci` in frontend/ (again only when its lock
+#      changed), its dist files copied into browser/static/browser/vendor/
 #
 #   scripts/setup.sh              all of the above
 #   scripts/setup.sh test-extras  pip install $HONUA_TEST_PIP_PACKAGES into .venv (if changed),
-#                                 and `npm ci` of the JS interop client (if node and npm exist)
+#                                 `npm ci` of the JS interop client (if node and npm exist), and
+#                                 Debian's chromium for the browser tests (tests/browser)
 # Idempotent, and serialised with flock so that concurrent runs do not race.
 set -euo pipefail
 # shellcheck source=scripts/common.sh
@@ -119,6 +122,67 @@ ensure_test_js() {
     die "npm ci in $JS_INTEROP_DIR failed (full log: $VENV/npm.log)"
 }
 
+# The job browser's map library (Leaflet, pinned in frontend/package-lock.json), served as
+# static files: no CDN, no tile server. node and npm come from Debian when missing.
+FRONTEND_DIR="$HONUA_ROOT/frontend"
+VENDOR_DIR="$HONUA_ROOT/browser/static/browser/vendor"
+
+ensure_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    [ "${HONUA_SKIP_APT:-0}" = 1 ] && die "node and npm are needed for the job browser's map library (HONUA_SKIP_APT=1: install them yourself)"
+    is_root || die "node and npm are needed for the job browser's map library (as root: apt-get install nodejs npm)"
+    log "installing system packages: nodejs npm"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends nodejs npm
+}
+
+ensure_frontend() {
+    local stamp="$FRONTEND_DIR/node_modules/.honua-lock-sha256" sum attempt installed=0
+    sum="$(sha256sum "$FRONTEND_DIR/package-lock.json" "$FRONTEND_DIR/package.json" | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$sum" ]; then
+        installed=1
+    else
+        ensure_node
+        log "npm ci: frontend (the job browser's map library)"
+        for attempt in 1 2 3; do
+            if (cd "$FRONTEND_DIR" && timeout 300 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+                >"$VENV/npm-frontend.log" 2>&1; then
+                printf '%s' "$sum" >"$stamp"
+                installed=1
+                break
+            fi
+            warn "npm ci failed or stalled (attempt $attempt of 3)"
+        done
+    fi
+    if [ "$installed" != 1 ]; then
+        tail -n 40 "$VENV/npm-frontend.log" >&2
+        die "npm ci in $FRONTEND_DIR failed (full log: $VENV/npm-frontend.log)"
+    fi
+    local dist="$FRONTEND_DIR/node_modules/leaflet/dist" target="$VENDOR_DIR/leaflet"
+    if [ ! -f "$target/.honua-lock-sha256" ] || [ "$(cat "$target/.honua-lock-sha256")" != "$sum" ]; then
+        rm -rf "$target"
+        mkdir -p "$target"
+        cp "$dist/leaflet.js" "$dist/leaflet.css" "$target/"
+        cp -r "$dist/images" "$target/"
+        printf '%s' "$sum" >"$target/.honua-lock-sha256"
+    fi
+}
+
+# Debian's chromium for tests/browser (driven by the Python playwright package through its
+# executable_path: playwright never downloads a browser here).
+ensure_chromium() {
+    command -v chromium >/dev/null && return 0
+    if [ "${HONUA_SKIP_APT:-0}" = 1 ] || ! is_root; then
+        warn "chromium is missing: tests/browser will fail (as root: apt-get install chromium)"
+        return 0
+    fi
+    log "installing system packages (test only): chromium"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium
+}
+
 ensure_db() {
     if [ -n "${DATABASE_URL:-}" ]; then
         log "DATABASE_URL is set: using it, not the project-local PostgreSQL cluster"
@@ -138,11 +202,13 @@ case "${1:-all}" in
     all)
         ensure_apt
         ensure_venv
+        ensure_frontend
         ensure_db
         ;;
     test-extras)
         ensure_test_extras
         ensure_test_js
+        ensure_chromium
         ;;
     *) die "usage: $0 [all|test-extras]" ;;
 esac

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test` after setup: runs every check, reports each, exits non-zero if any failed.
 #   pytest (whole suite; exit 5 "no tests collected" counts as a failure), lint-imports,
-#   manage.py check, ruff check ., mypy (the five packages; config in pyproject.toml).
+#   manage.py check, ruff check ., mypy (the six packages; config in pyproject.toml).
 # Arguments are passed to pytest (the Makefile passes $(PYTEST_ARGS)).
 set -uo pipefail
 # shellcheck source=scripts/common.sh
@@ -54,7 +54,7 @@ record "ruff check" $?
 
 # 5. mypy
 section "mypy"
-"$VENV/bin/mypy" controlplane executors ogcprocesses gpserver honua
+"$VENV/bin/mypy" controlplane executors ogcprocesses gpserver honua browser
 record mypy $?
 
 section "make test summary"

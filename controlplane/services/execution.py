@@ -581,6 +581,7 @@ def _result_from_run(run: ProcessRun, live_outputs: dict[str, Any] | None = None
         tier_used=Tier(run.tier_used) if get("tier_used") else None,
         dismissed=get("dismissed_at") is not None,
         trace_parent=get("trace_parent") or None,
+        progress_message=get("progress_message") or "",
     )
 
 
