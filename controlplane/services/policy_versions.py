@@ -17,6 +17,7 @@ from controlplane.contracts import ExecutionMode, ResourceClass, Tier
 from controlplane.exceptions import InvalidParameterValue, NoSuchProcess
 from controlplane.models import PolicyRevision, Tenant, TenantPolicyOverride
 from controlplane.services.audit import audit_record
+from controlplane.services.outbound import POLICY_KEY, outbound_allow_hosts_parse
 from controlplane.services.policy import policy_cache_clear
 from controlplane.services.quotas import tenant_quotas_parse
 
@@ -31,6 +32,7 @@ def override_snapshot(override: TenantPolicyOverride) -> dict[str, Any]:
 def tenant_policy_validate(policy: Any) -> None:
     """InvalidParameterValue unless ``policy`` is a valid tenant policy (README)."""
     tenant_quotas_parse(policy, strict=True)
+    outbound_allow_hosts_parse(policy.get(POLICY_KEY) if isinstance(policy, dict) else None)
 
 
 def override_validate(override: TenantPolicyOverride) -> None:
