@@ -177,9 +177,9 @@ def _address_refusal(addr: IPAddress) -> str | None:
             ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF) if addr in _NAT64 else None
         )
         if embedded is not None:
+            # The IPv4 address decides (NAT64 sits in a range Python calls reserved).
             why = _address_refusal(embedded)
-            if why:
-                return f"a 6to4/NAT64 address embedding {why} ({embedded})"
+            return f"a 6to4/NAT64 address embedding {why} ({embedded})" if why else None
     for flag, why in (
         ("is_loopback", "a loopback address"),
         ("is_link_local", "a link-local address"),
@@ -262,6 +262,8 @@ def _parts(url: str) -> _Parts:
         literal = ipaddress.ip_address(host)
     except ValueError:
         literal = None
+    if isinstance(literal, ipaddress.IPv6Address) and literal.scope_id:
+        raise OutboundRefused(f"the host {host!r} is not a valid address (a zone is local)")
     if literal is None:
         if "%" in host or ":" in host:
             raise OutboundRefused(f"the host {host!r} is not a valid address")
@@ -492,6 +494,10 @@ def _read_limited(response: requests.Response, max_bytes: int, deadline: _Deadli
                 raise OutboundTooLarge(f"the resource exceeds {max_bytes} bytes")
             if deadline.expired:
                 break
+        if decoder is not None:
+            out += decoder.flush()
+            if len(out) > max_bytes:
+                raise OutboundTooLarge(f"the resource exceeds {max_bytes} bytes once decoded")
     except (urllib3.exceptions.HTTPError, requests.RequestException, OSError, zlib.error) as exc:
         if not deadline.expired:
             raise OutboundFailed(f"reading the response failed: {type(exc).__name__}: {exc}") from None
