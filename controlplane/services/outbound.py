@@ -160,9 +160,19 @@ def _matches(host: str, patterns: Iterable[str]) -> bool:
 # --- addresses -------------------------------------------------------------------------------
 
 
+def _metadata(addr: IPAddress) -> bool:
+    """A metadata address, itself or embedded in an IPv6 address."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        nat64 = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF) if addr in _NAT64 else None
+        embedded = addr.ipv4_mapped or addr.sixtofour or nat64
+        if embedded is not None and embedded in _METADATA_ADDRESSES:
+            return True
+    return addr in _METADATA_ADDRESSES
+
+
 def _address_refusal(addr: IPAddress) -> str | None:
     """Why a client may not make Honua connect to ``addr`` (None: it may)."""
-    if addr in _METADATA_ADDRESSES:
+    if _metadata(addr):
         return "a cloud metadata address"
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
@@ -275,7 +285,7 @@ def _parts(url: str) -> _Parts:
             raise OutboundRefused(f"the host {host!r} is not a valid host name") from None
         if not _HOST_NAME.fullmatch(host) or len(host) > 253:
             raise OutboundRefused(f"the host {host!r} is not a valid host name")
-    port = port_given or (443 if scheme == "https" else 80)
+    port = port_given if port_given is not None else (443 if scheme == "https" else 80)
     exempt = _matches(host, _global_hosts())
     ports = _allowed_ports()
     if not exempt and ports and port not in ports:
@@ -288,7 +298,7 @@ def _parts(url: str) -> _Parts:
 def _refuse_address(host: str, addr: IPAddress, exempt: bool) -> None:
     why = _address_refusal(addr)
     # The operator's allowed hosts may be private (their own services); metadata never.
-    if not why or (exempt and addr not in _METADATA_ADDRESSES):
+    if not why or (exempt and not _metadata(addr)):
         return
     if str(addr) == host:
         raise OutboundRefused(f"the host {host!r} is {why}")

@@ -81,7 +81,8 @@ def _resolves_to(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]])
         ("[::7f00:1]", "IPv4-compatible"),
         ("[2002:7f00:1::1]", "6to4/NAT64 address embedding a loopback address"),
         ("[2002:a00:1::1]", "6to4/NAT64 address embedding a private address"),
-        ("[64:ff9b::a9fe:a9fe]", "6to4/NAT64 address embedding a cloud metadata address"),
+        ("[64:ff9b::a9fe:a9fe]", "cloud metadata address"),  # NAT64 of 169.254.169.254
+        ("[::ffff:169.254.169.254]", "cloud metadata address"),
         ("[64:ff9b::c0a8:1]", "6to4/NAT64 address embedding a private address"),
         ("[64:ff9b:1::a00:1]", "local-use NAT64"),
         ("[2001:0:4136:e378:8000:63bf:3fff:fdd2]", "Teredo"),
@@ -110,7 +111,7 @@ def test_a_name_is_refused_when_any_of_its_addresses_is_not_public(monkeypatch):
         "public.example": ["93.184.215.14"],
         "mixed.example": ["93.184.215.14", "10.0.0.7"],
         "sixtofour.example": ["2002:c0a8:101::1"],
-        "mapped.example": ["::ffff:169.254.169.254"],
+        "mapped.example": ["::ffff:10.1.1.1"],
     })
     assert outbound_check("http://public.example/a").address == "93.184.215.14"
     with pytest.raises(OutboundRefused, match=r"resolves to a private address \(10.0.0.7\)"):
@@ -144,6 +145,10 @@ def test_metadata_addresses_stay_refused_for_allowed_hosts(settings, monkeypatch
         outbound_check("http://169.254.169.254/latest/meta-data")
     with pytest.raises(OutboundRefused, match="cloud metadata address"):
         outbound_check("http://internal.example/")
+    for embedded in ("::ffff:169.254.169.254", "64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1"):
+        _resolves_to(monkeypatch, {"internal.example": [embedded]})
+        with pytest.raises(OutboundRefused, match="metadata address"):
+            outbound_check("http://internal.example/")
     _resolves_to(monkeypatch, {"internal.example": ["10.0.0.8"]})
     assert outbound_check("http://internal.example:9000/").address == "10.0.0.8"  # private: allowed
 
@@ -186,6 +191,7 @@ def test_numeric_host_spellings_are_refused(url, settings):
         ("http://exa\tmple.org/", "whitespace"),
         ("http:///x", "no host"),
         ("http://example.org:99999/", "malformed"),
+        ("http://example.org:0/", "port 0 is not allowed"),
         ("http://example.org:25/", "port 25 is not allowed"),
         ("http://example.org:6379/", "port 6379 is not allowed"),
         ("http://[fe80::1%25eth0]/", "not a valid address"),
