@@ -59,6 +59,48 @@ class InputLimitExceeded(PayloadTooLarge):
     title = "Input limit exceeded"
 
 
+class JSONTooDeep(InvalidRequest):
+    code = "json-too-deep"
+    title = "JSON nested too deeply"
+
+
+class JSONTooLarge(PayloadTooLarge):
+    code = "json-too-large"
+    title = "JSON with too many values"
+
+
+class LengthRequired(HonuaError):
+    code = "length-required"
+    status = 411
+    title = "Length required"
+
+
+class OutboundRefused(InvalidParameterValue):
+    """A URL Honua would fetch or notify on a client's behalf is not allowed (SSRF guard)."""
+
+    code = "outbound-refused"
+    title = "URL not allowed"
+
+
+class OutboundTooLarge(PayloadTooLarge):
+    code = "outbound-too-large"
+    title = "The remote resource is too large"
+
+
+class OutboundFailed(HonuaError):
+    """A remote server did not answer as it should (connection, TLS, protocol)."""
+
+    code = "outbound-failed"
+    status = 502
+    title = "The remote server could not be reached"
+
+
+class OutboundTimeout(OutboundFailed):
+    code = "outbound-timeout"
+    status = 504
+    title = "The remote server took too long"
+
+
 class NotAuthenticated(HonuaError):
     code = "not-authenticated"
     status = 401

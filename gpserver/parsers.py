@@ -1,5 +1,6 @@
 """Request bodies: form-encoded and multipart (what Esri clients send); JSON objects and
-bodies without a Content-Type are read as forms too."""
+bodies without a Content-Type are read as forms too. Every body is bounded before it is
+read (``request_bound``); JSON is bounded in nesting and values before it is parsed."""
 
 from __future__ import annotations
 
@@ -12,10 +13,31 @@ from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.request import Request
 
 from controlplane.exceptions import InvalidRequest, PayloadTooLarge
+from controlplane.services.jsonbounds import json_loads_bounded
+from honua.requestbody import request_body_bound
+
+# Uploads carry a file plus a few form fields and the multipart framing around them.
+UPLOAD_VIEWS = frozenset({"upload", "upload-part"})
+MULTIPART_OVERHEAD = 64 * 1024
 
 
 def _limit() -> int:
-    return int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0) or 50 * 1024 * 1024
+    """The largest body of this surface but uploads (``HONUA_GP_MAX_BODY_BYTES``)."""
+    configured = settings.HONUA.get("GP_MAX_BODY_BYTES") or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return int(configured or 0) or 50 * 1024 * 1024
+
+
+def body_limit(request: Request) -> int:
+    """The largest body of this request: an upload's file size limit, else the surface's."""
+    match = getattr(request._request, "resolver_match", None)
+    if match is not None and match.url_name in UPLOAD_VIEWS:
+        return int(settings.HONUA.get("UPLOAD_MAX_BYTES", 100 * 1024 * 1024)) + MULTIPART_OVERHEAD
+    return _limit()
+
+
+def request_bound(request: Request) -> None:
+    """Refuse an oversized body before anything reads it (views call this first)."""
+    request_body_bound(request._request, limit=body_limit(request))
 
 
 class JSONFormParser(BaseParser):
@@ -30,10 +52,7 @@ class JSONFormParser(BaseParser):
         out = QueryDict(mutable=True)
         if not raw.strip():
             return out
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+        doc = json_loads_bounded(raw, where="the body")
         if not isinstance(doc, dict):
             raise InvalidRequest("a JSON body must be an object of parameter name -> value")
         for key, value in doc.items():

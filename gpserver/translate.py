@@ -34,6 +34,8 @@ from controlplane.contracts import (
     RunStatus,
     Surface,
 )
+from controlplane.services.jsonbounds import json_bounds_check
+from controlplane.services.outbound import outbound_url_precheck
 from gpserver import geometry as geo
 from honua.tracecontext import traceparent_normalize
 
@@ -177,6 +179,7 @@ def parse_bool(text: Any, where: str = "value") -> bool | None:
 
 
 def _json_text(text: str, where: str) -> Any:
+    json_bounds_check(text, where=where)
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -397,6 +400,7 @@ def _reference(p: ParamSpec, doc: dict[str, Any]) -> dict[str, Any] | None:
         return {"upload": str(item)}
     url = doc.get("url")
     if isinstance(url, str) and url:
+        outbound_url_precheck(url, where=f"parameter {p.name!r}")
         out: dict[str, Any] = {"href": url}
         if p.media_types:
             out["media_type"] = p.media_types[0]
@@ -450,6 +454,7 @@ def _file(p: ParamSpec, value: Any, where: str) -> dict[str, Any] | None:
 def _object(value: Any) -> Any:
     if not isinstance(value, str):
         return value
+    json_bounds_check(value, where="an object value")
     try:
         return orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -563,10 +568,11 @@ def execute_request(
     as Esri does.
     """
     inputs: dict[str, Any] = {}
-    for p in spec.inputs:
-        value = input_value(p, _lookup(params, p.name))
-        if value is not None:
-            inputs[p.name] = value
+    with geo.nesting_budget():  # one bound on polygon ring nesting for all the inputs
+        for p in spec.inputs:
+            value = input_value(p, _lookup(params, p.name))
+            if value is not None:
+                inputs[p.name] = value
     context = _structured(_lookup(params, "context") or "", "context") or {}
     if not isinstance(context, dict):
         raise errors.InvalidParameterValue("context must be a JSON object {outSR, processSR, extent}")

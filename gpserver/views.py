@@ -51,7 +51,7 @@ from controlplane.services.uploads import (
 from gpserver import tokens, translate
 from gpserver.errors import gp_exception_handler
 from gpserver.negotiation import GPContentNegotiation
-from gpserver.parsers import PARSERS, form_params, request_bytes
+from gpserver.parsers import PARSERS, form_params, request_bound, request_bytes
 from gpserver.renderers import GPHTMLRenderer, GPJSONRenderer, GPPrettyJSONRenderer
 
 
@@ -71,6 +71,10 @@ class GPView(APIView):
 
     def get_exception_handler(self) -> Any:
         return gp_exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        request_bound(request)  # before negotiation, which reads the body for its f=
+        super().initial(request, *args, **kwargs)
 
     def post(self, request: Request, **kwargs: Any) -> HttpResponseBase:
         return self.get(request, **kwargs)  # type: ignore[attr-defined, no-any-return]

@@ -166,6 +166,22 @@ HONUA = {
     # Hosts that outbound requests may reach even if they resolve to private addresses
     # (operators' own services; tests' loopback receivers).
     "OUTBOUND_ALLOW_HOSTS": env.list("HONUA_OUTBOUND_ALLOW_HOSTS", default=[]),
+    # The SSRF guard's other bounds (controlplane/services/outbound.py): ports other hosts may
+    # use (empty: any), time per connect and per read, the whole request's deadline, the
+    # largest body fetched, and how many redirects are followed (each vetted again).
+    "OUTBOUND_ALLOW_PORTS": env.list("HONUA_OUTBOUND_ALLOW_PORTS", cast=int, default=[80, 443, 8080, 8443]),
+    "OUTBOUND_CONNECT_TIMEOUT_SECONDS": env.float("HONUA_OUTBOUND_CONNECT_TIMEOUT_SECONDS", default=5.0),
+    "OUTBOUND_READ_TIMEOUT_SECONDS": env.float("HONUA_OUTBOUND_READ_TIMEOUT_SECONDS", default=30.0),
+    "OUTBOUND_DEADLINE_SECONDS": env.float("HONUA_OUTBOUND_DEADLINE_SECONDS", default=60.0),
+    "OUTBOUND_MAX_BYTES": env.int("HONUA_OUTBOUND_MAX_BYTES", default=100 * 1024 * 1024),
+    "OUTBOUND_MAX_REDIRECTS": env.int("HONUA_OUTBOUND_MAX_REDIRECTS", default=5),
+    # Request bodies per surface, refused (413) before they are read (unset: the
+    # DATA_UPLOAD_MAX_MEMORY_SIZE of HONUA_MAX_REQUEST_BYTES); client JSON is refused past a
+    # nesting depth (400) or a number of values (413) before it is parsed.
+    "OGC_MAX_BODY_BYTES": env.int("HONUA_OGC_MAX_BODY_BYTES", default=None),
+    "GP_MAX_BODY_BYTES": env.int("HONUA_GP_MAX_BODY_BYTES", default=None),
+    "JSON_MAX_DEPTH": env.int("HONUA_JSON_MAX_DEPTH", default=64),
+    "JSON_MAX_ITEMS": env.int("HONUA_JSON_MAX_ITEMS", default=10_000_000),
     "DEFAULT_TENANT": env.str("HONUA_DEFAULT_TENANT", default="demo"),
     # Authentication: requests without credentials are the default tenant's anonymous caller,
     # who may run the processes no access rule closes to anonymous when this is true.

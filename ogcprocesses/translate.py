@@ -36,6 +36,7 @@ from controlplane.contracts import (
     Surface,
 )
 from controlplane.selectors import RunFilter, RunPage
+from controlplane.services.outbound import outbound_url_precheck
 from honua.tracecontext import traceparent_normalize
 
 # --- vocabulary -----------------------------------------------------------------------------
@@ -415,6 +416,7 @@ def _reference(p: ParamSpec, value: dict[str, Any]) -> dict[str, Any]:
     href = value.get("href")
     if not isinstance(href, str) or urlsplit(href).scheme not in ("http", "https"):
         raise errors.InvalidParameterValue(f"input {p.name!r}: href must be an http(s) URL")
+    outbound_url_precheck(href, where=f"input {p.name!r}")
     if p.type not in _BY_REFERENCE:
         raise errors.InvalidParameterValue(
             f"input {p.name!r} ({p.type.value}) cannot be given by reference; give its value inline"
@@ -565,6 +567,8 @@ def _subscriber(wire: Any) -> Subscriber | None:
         uri = wire.get(key)
         if uri is not None and (not isinstance(uri, str) or urlsplit(uri).scheme not in ("http", "https")):
             raise errors.InvalidParameterValue(f"subscriber {key} must be an http(s) URL")
+        if uri is not None:
+            outbound_url_precheck(uri, where=f"subscriber {key}")
         uris[key] = uri
     if not any(uris.values()):
         return None

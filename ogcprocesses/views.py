@@ -27,7 +27,7 @@ from controlplane.services.jobs import job_dismiss
 from ogcprocesses import openapi, translate
 from ogcprocesses.errors import ogc_exception_handler
 from ogcprocesses.negotiation import OgcContentNegotiation
-from ogcprocesses.parsers import AnyAsJSONParser, ExecuteJSONParser, request_body
+from ogcprocesses.parsers import AnyAsJSONParser, ExecuteJSONParser, request_body, request_bound
 from ogcprocesses.renderers import OgcHTMLRenderer, OgcJSONRenderer, OpenAPIRenderer
 
 TITLE = "Honua geoprocessing (OGC API - Processes)"
@@ -48,6 +48,10 @@ class OgcView(APIView):
 
     def get_exception_handler(self) -> Any:
         return ogc_exception_handler
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        request_bound(request)
+        super().initial(request, *args, **kwargs)
 
     @property
     def urls(self) -> translate.Urls:

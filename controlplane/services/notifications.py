@@ -1,5 +1,8 @@
 """Subscriber callbacks: delivered with retries, each attempt recorded on the run.
 
+Every delivery goes through the SSRF guard (``outbound``) with the run's tenant's allow-list;
+a refused URL is recorded once and not retried.
+
 The payload is the surface's business (OGC: results document, exception, statusInfo), so
 adapters register a builder per surface; the control plane owns delivery and the record.
 """
@@ -16,7 +19,7 @@ from django.utils import timezone
 
 from controlplane.contracts import ExecutionResult, Principal, RunStatus
 from controlplane.models import ProcessRun
-from controlplane.services.outbound import OutboundRefused, outbound_post_json
+from controlplane.services.outbound import OutboundFailed, OutboundRefused, outbound_post_json
 from controlplane.services.runs import run_record_callback
 
 log = logging.getLogger("honua.notifications")
@@ -66,7 +69,7 @@ def run_notify(*, run_id: str, event: str) -> list[dict[str, Any]]:
     for attempt in range(1, total + 1):
         record: dict[str, Any] = {"event": event, "uri": uri, "attempt": attempt, "at": timezone.now().isoformat()}
         try:
-            status = outbound_post_json(uri, payload)
+            status = outbound_post_json(uri, payload, tenant=row.tenant.slug)
             record["status"] = status
             record["ok"] = 200 <= status < 300
         except OutboundRefused as exc:
@@ -74,8 +77,8 @@ def run_notify(*, run_id: str, event: str) -> list[dict[str, Any]]:
             attempts.append(record)
             run_record_callback(run_id=run_id, delivery=record)
             break  # a refused URL will not become acceptable by retrying
-        except Exception as exc:  # network errors are retried
-            record.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        except OutboundFailed as exc:  # network errors and timeouts are retried
+            record.update(ok=False, error=exc.message)
         attempts.append(record)
         run_record_callback(run_id=run_id, delivery=record)
         if record["ok"] or (400 <= record.get("status", 0) < 500 and record.get("status") != 429):

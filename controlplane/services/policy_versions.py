@@ -22,6 +22,7 @@ from controlplane.exceptions import InvalidParameterValue, NoSuchProcess, Permis
 from controlplane.models import PolicyRevision, ProcessDefinition, Tenant, TenantPolicyOverride
 from controlplane.models.tenancy import OPERATOR_BOUND_FIELDS
 from controlplane.services.audit import audit_record
+from controlplane.services.outbound import POLICY_KEY, outbound_allow_hosts_parse
 from controlplane.services.policy import policy_cache_clear
 from controlplane.services.quotas import tenant_quotas_parse
 
@@ -75,6 +76,7 @@ def override_within_bounds(override: TenantPolicyOverride, *, bounds: dict[str, 
 def tenant_policy_validate(policy: Any) -> None:
     """InvalidParameterValue unless ``policy`` is a valid tenant policy (README)."""
     tenant_quotas_parse(policy, strict=True)
+    outbound_allow_hosts_parse(policy.get(POLICY_KEY) if isinstance(policy, dict) else None)
 
 
 def override_validate(override: TenantPolicyOverride) -> None:

@@ -29,7 +29,8 @@ from controlplane.models import TenantRateCounter
 from controlplane.services.audit import audit_record
 
 POLICY_KEYS = frozenset(
-    {"max_concurrent_runs", "max_concurrent_by_class", "runs_per_minute", "cost_budget", "limits"}
+    {"max_concurrent_runs", "max_concurrent_by_class", "runs_per_minute", "cost_budget", "limits",
+     "outbound_allow_hosts"}  # the last one is the SSRF guard's (controlplane/services/outbound.py)
 )
 # Input limits a tenant policy may tighten per process (admission reads them; the definition's
 # own limits stay in force, the stricter value wins).

@@ -17,7 +17,6 @@ import re
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -35,6 +34,7 @@ from controlplane.models import Artifact, ProcessDefinition, UploadItem, UploadP
 from controlplane.services.access import is_anonymous
 from controlplane.services.artifacts import artifact_create, artifact_open
 from controlplane.services.audit import audit_record
+from controlplane.services.jsonbounds import json_loads_bounded
 from controlplane.services.mediatypes import EXTENSIONS, OCTETS, REFUSED, media_type_sniff
 from controlplane.services.policy import policy_cached, tenant_get
 from controlplane.services.runs import artifacts_delete
@@ -356,7 +356,7 @@ def _features_from(param: ParamSpec, item: UploadItem, data: bytes) -> dict[str,
         raise InvalidParameterValue(
             f"{where}: item {item.id} is {item.media_type}; a feature input takes an uploaded GeoJSON file"
         )
-    doc = orjson.loads(data)
+    doc = json_loads_bounded(data, where=f"{where}: item {item.id}", error=InvalidParameterValue)
     srid = _geojson_srid(doc.get("crs"), where)
     doc = {k: v for k, v in doc.items() if k != "crs"}
     if param.type is ParamType.GEOMETRY:
