@@ -34,6 +34,8 @@ from controlplane.contracts import (
     RunStatus,
     Surface,
 )
+from controlplane.services import esrijson
+from controlplane.services.esrijson import epoch_ms_to_iso
 from gpserver import geometry as geo
 from honua.tracecontext import traceparent_normalize
 
@@ -118,22 +120,6 @@ _UNIT_IN.update(
     }
 )
 
-# esriFieldType* <-> internal field types (``fields`` of a feature collection).
-_FIELD_IN = {
-    "esriFieldTypeSmallInteger": "integer",
-    "esriFieldTypeInteger": "integer",
-    "esriFieldTypeBigInteger": "integer",
-    "esriFieldTypeSingle": "number",
-    "esriFieldTypeDouble": "number",
-    "esriFieldTypeString": "string",
-    "esriFieldTypeGUID": "string",
-    "esriFieldTypeGlobalID": "string",
-    "esriFieldTypeXML": "string",
-    "esriFieldTypeDate": "datetime",
-    "esriFieldTypeDateOnly": "string",
-    "esriFieldTypeTimeOnly": "string",
-    "esriFieldTypeTimestampOffset": "string",
-}
 OID_FIELD = "OBJECTID"
 _INT32 = 2**31 - 1
 
@@ -189,10 +175,6 @@ def _structured(value: Any, where: str) -> Any:
         text = value.strip()
         return None if text in ("", "null") else _json_text(text, where)
     return value
-
-
-def epoch_ms_to_iso(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000.0, UTC).isoformat().replace("+00:00", "Z")
 
 
 def iso_to_epoch_ms(text: str) -> int | None:
@@ -300,29 +282,6 @@ def _geojson_srid(doc: dict[str, Any], where: str) -> int:
     return int(match.group(1))
 
 
-def _fields_in(fields: Any) -> tuple[list[dict[str, str]] | None, str | None, set[str]]:
-    """Internal fields, the object-id field name and the date fields of an Esri ``fields`` list."""
-    if not isinstance(fields, list):
-        return None, None, set()
-    out: list[dict[str, str]] = []
-    oid = None
-    dates = set()
-    for f in fields:
-        if not isinstance(f, dict) or not f.get("name"):
-            continue
-        name, ftype = str(f["name"]), str(f.get("type") or "")
-        if ftype == "esriFieldTypeOID":
-            oid = name
-            continue
-        if ftype in ("esriFieldTypeGeometry", "esriFieldTypeBlob", "esriFieldTypeRaster"):
-            continue
-        internal = _FIELD_IN.get(ftype, "string")
-        if internal == "datetime":
-            dates.add(name)
-        out.append({"name": name, "type": internal})
-    return out, oid, dates
-
-
 def featureset_in(doc: dict[str, Any], where: str) -> dict[str, Any]:
     """An Esri FeatureSet (or a GeoJSON FeatureCollection, or one Esri geometry) -> the
     internal feature_collection. The object-id attribute becomes the feature id."""
@@ -344,40 +303,7 @@ def featureset_in(doc: dict[str, Any], where: str) -> dict[str, Any]:
         geom = geo.esri_to_geojson(doc, where=where)
         return {"type": "FeatureCollection", "srid": srid,
                 "features": [{"type": "Feature", "geometry": geom, "properties": {}}]}
-    raw = doc.get("features")
-    if raw is None:
-        raw = []
-    if not isinstance(raw, list):
-        raise errors.InvalidParameterValue(f"{where}: 'features' must be a list")
-    found = geo.srid_from_sr(doc.get("spatialReference"), where)
-    if found is None:
-        first = next((f.get("geometry") for f in raw if isinstance(f, dict) and f.get("geometry")), None)
-        found = geo.srid_from_sr(first.get("spatialReference"), where) if isinstance(first, dict) else None
-    has_z = doc.get("hasZ") if isinstance(doc.get("hasZ"), bool) else None
-    has_m = bool(doc.get("hasM"))
-    fields, oid, dates = _fields_in(doc.get("fields"))
-    oid = str(doc.get("objectIdFieldName") or oid or "") or None
-    features = []
-    for i, f in enumerate(raw):
-        if not isinstance(f, dict):
-            raise errors.InvalidParameterValue(f"{where}: feature {i} is not an object")
-        attributes = f.get("attributes") or {}
-        if not isinstance(attributes, dict):
-            raise errors.InvalidParameterValue(f"{where}: feature {i} attributes must be an object")
-        props = dict(attributes)
-        fid = props.pop(oid, None) if oid else None
-        for name in dates & props.keys():
-            if isinstance(props[name], int | float) and not isinstance(props[name], bool):
-                props[name] = epoch_ms_to_iso(props[name])
-        geom = geo.esri_to_geojson(f.get("geometry"), has_z=has_z, has_m=has_m, where=f"{where}: feature {i}")
-        feature: dict[str, Any] = {"type": "Feature", "geometry": geom, "properties": props}
-        if fid is not None:
-            feature["id"] = fid
-        features.append(feature)
-    out: dict[str, Any] = {"type": "FeatureCollection", "srid": found or DEFAULT_SRID, "features": features}
-    if fields is not None:
-        out["fields"] = fields
-    return out
+    return esrijson.featureset_to_internal(doc, where)
 
 
 def _geometry_in(doc: dict[str, Any], where: str) -> dict[str, Any] | None:
