@@ -36,6 +36,7 @@ from controlplane.contracts import (
 )
 from controlplane.services import esrijson
 from controlplane.services.esrijson import epoch_ms_to_iso
+from controlplane.services.references import ESRI_FEATURE_SERVICE
 from gpserver import geometry as geo
 from honua.tracecontext import traceparent_normalize
 
@@ -317,11 +318,25 @@ def _geometry_in(doc: dict[str, Any], where: str) -> dict[str, Any] | None:
 
 
 def _reference(p: ParamSpec, doc: dict[str, Any]) -> dict[str, Any] | None:
-    """``{"itemID"}`` (an upload) or ``{"url"}`` -> the internal reference forms."""
+    """``{"itemID"}`` (an upload) or ``{"url"}`` -> the internal reference forms. A feature
+    input's URL names a feature service layer, read with its ``filter`` (a where clause) by
+    the control plane (``controlplane.services.references``)."""
     item = doc.get("itemID") or doc.get("itemId")
     if item:
         return {"upload": str(item)}
     url = doc.get("url")
+    if isinstance(url, str) and url.strip() and p.type in (ParamType.FEATURE_COLLECTION, ParamType.GEOMETRY):
+        if not re.match(r"^https?://", url.strip(), re.I):
+            raise errors.InvalidParameterValue(f"parameter {p.name!r}: url must be an http(s) URL of a layer")
+        ref: dict[str, Any] = {"href": url.strip(), "kind": ESRI_FEATURE_SERVICE}
+        where = doc.get("filter")
+        if where not in (None, ""):
+            if not isinstance(where, str):
+                raise errors.InvalidParameterValue(f"parameter {p.name!r}: filter must be a where clause (text)")
+            ref["filter"] = where
+        if doc.get("time") not in (None, ""):
+            ref["time"] = doc["time"] if isinstance(doc["time"], str | int) else _text(doc["time"])
+        return ref
     if isinstance(url, str) and url:
         out: dict[str, Any] = {"href": url}
         if p.media_types:

@@ -160,6 +160,12 @@ HONUA = {
     # Hosts that outbound requests may reach even if they resolve to private addresses
     # (operators' own services; tests' loopback receivers).
     "OUTBOUND_ALLOW_HOSTS": env.list("HONUA_OUTBOUND_ALLOW_HOSTS", default=[]),
+    # Feature inputs given by URL (an Esri FeatureServer/MapServer layer): the time one read
+    # of the remote layer may take (all pages), and the features and bytes it may bring when
+    # the process declares no max_features / max_bytes of its own.
+    "REFERENCE_TIMEOUT_SECONDS": env.float("HONUA_REFERENCE_TIMEOUT_SECONDS", default=30.0),
+    "REFERENCE_MAX_FEATURES": env.int("HONUA_REFERENCE_MAX_FEATURES", default=100000),
+    "REFERENCE_MAX_BYTES": env.int("HONUA_REFERENCE_MAX_BYTES", default=50 * 1024 * 1024),
     "DEFAULT_TENANT": env.str("HONUA_DEFAULT_TENANT", default="demo"),
     # Authentication: requests without credentials are the default tenant's anonymous caller,
     # who may run the processes no access rule closes to anonymous when this is true.

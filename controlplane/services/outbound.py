@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,13 @@ _METADATA_HOSTS = {"metadata.google.internal", "metadata", "instance-data"}
 class OutboundRefused(InvalidParameterValue):
     code = "outbound-refused"
     title = "URL not allowed"
+
+
+class OutboundFailed(InvalidParameterValue):
+    """The remote end could not be reached, was too slow, or sent too much."""
+
+    code = "outbound-failed"
+    title = "Remote request failed"
 
 
 @dataclass(frozen=True)
@@ -118,14 +126,19 @@ class _PinnedAdapter(HTTPAdapter):
         return conn
 
 
-def outbound_post_json(url: str, payload: Any, *, timeout: float | None = None) -> int:
-    """POST JSON to a vetted URL without following redirects; returns the HTTP status."""
-    target = outbound_check(url)
+def _session(target: CheckedTarget) -> requests.Session:
     session = requests.Session()
-    session.trust_env = False
+    session.trust_env = False  # no proxy from the environment: it would skip the pinning
     adapter = _PinnedAdapter(target)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    return session
+
+
+def outbound_post_json(url: str, payload: Any, *, timeout: float | None = None) -> int:
+    """POST JSON to a vetted URL without following redirects; returns the HTTP status."""
+    target = outbound_check(url)
+    session = _session(target)
     response = session.post(
         url,
         data=orjson.dumps(payload),
@@ -136,3 +149,44 @@ def outbound_post_json(url: str, payload: Any, *, timeout: float | None = None) 
     )
     response.close()
     return response.status_code
+
+
+@dataclass(frozen=True)
+class OutboundResponse:
+    status: int
+    media_type: str
+    body: bytes
+
+
+def outbound_get(
+    url: str, *, params: dict[str, str] | None = None, timeout: float, max_bytes: int
+) -> OutboundResponse:
+    """GET a vetted URL without following redirects, reading at most ``max_bytes`` within
+    ``timeout`` seconds in all (not per read: a server trickling bytes is cut off too).
+    OutboundRefused for a refused target; OutboundFailed when it cannot be reached, is too
+    slow or sends too much."""
+    target = outbound_check(url)
+    session = _session(target)
+    deadline = time.monotonic() + timeout
+    try:
+        with session.get(
+            url, params=params, headers={"Accept": "application/json", "User-Agent": "Honua"},
+            timeout=timeout, allow_redirects=False, stream=True,
+        ) as response:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise OutboundFailed(f"the answer of {target.host} exceeds {max_bytes} bytes")
+                if time.monotonic() > deadline:
+                    raise OutboundFailed(f"{target.host} did not answer within {timeout:g} s")
+                chunks.append(chunk)
+            media = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            return OutboundResponse(status=response.status_code, media_type=media, body=b"".join(chunks))
+    except requests.Timeout:
+        raise OutboundFailed(f"{target.host} did not answer within {timeout:g} s") from None
+    except requests.RequestException as exc:
+        raise OutboundFailed(f"{target.host} could not be reached ({type(exc).__name__})") from None
+    finally:
+        session.close()
