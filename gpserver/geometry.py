@@ -8,9 +8,15 @@ values for ``outSR``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
+import numpy as np
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from controlplane import exceptions as errors
 from controlplane.services.esrijson import (
     ENVELOPE,
     MULTIPOINT,
@@ -33,7 +39,7 @@ __all__ = [
     "ENVELOPE", "MULTIPOINT", "POINT", "POLYGON", "POLYLINE", "WEB_MERCATOR", "WEB_MERCATOR_ALIASES",
     "esri_kind", "esri_to_geojson", "normalize_srid", "rings_to_polygons", "signed_area",
     "srid_from_sr", "srid_from_wkt", "sr_json", "geojson_kind", "choose_kind", "geojson_to_esri",
-    "has_dimension",
+    "has_dimension", "oriented", "reproject_geometry", "reproject_bbox",
 ]
 
 ESRI_WEB_MERCATOR = 102100
@@ -161,3 +167,75 @@ def has_dimension(geom: dict[str, Any] | None, index: int) -> bool:
     while isinstance(coords, list) and coords and isinstance(coords[0], list):
         coords = coords[0]
     return isinstance(coords, list) and len(coords) > index
+
+
+# --- reprojection (outSR) -----------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def _crs(code: int) -> CRS:
+    """The CRS of an EPSG code, or of an Esri code (102003, ...) that EPSG lacks."""
+    for authority in ("EPSG", "ESRI"):
+        try:
+            return CRS.from_authority(authority, str(code))
+        except CRSError:
+            continue
+    raise errors.InvalidParameterValue(f"outSR: unknown spatial reference {code}")
+
+
+@lru_cache(maxsize=256)
+def _transformer(src: int, dst: int) -> Transformer:
+    return Transformer.from_crs(_crs(src), _crs(dst), always_xy=True)
+
+
+def _positions(coords: Any, out: list[Sequence[float]]) -> None:
+    if coords and isinstance(coords[0], int | float):
+        out.append(coords)
+        return
+    for c in coords or ():
+        _positions(c, out)
+
+
+def _rebuilt(coords: Any, moved: Iterator[tuple[float, float]]) -> Any:
+    if coords and isinstance(coords[0], int | float):
+        x, y = next(moved)
+        return [x, y, *coords[2:]]
+    return [_rebuilt(c, moved) for c in coords or ()]
+
+
+def _check_finite(xs: Any, ys: Any, dst: int) -> None:
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        raise errors.InvalidParameterValue(
+            f"outSR: the geometries cannot be represented in {dst} (outside its area of use)"
+        )
+
+
+def reproject_geometry(geom: dict[str, Any] | None, src: int, dst: int) -> dict[str, Any] | None:
+    """A GeoJSON geometry from ``src`` to ``dst`` (x and y; z and m values kept as they are)."""
+    if not geom or src == dst:
+        return geom
+    if geom.get("type") == "GeometryCollection":
+        return {**geom, "geometries": [reproject_geometry(g, src, dst) for g in geom.get("geometries") or []]}
+    found: list[Sequence[float]] = []
+    _positions(geom.get("coordinates"), found)
+    if not found:
+        return geom
+    xs, ys = _transformer(src, dst).transform([p[0] for p in found], [p[1] for p in found])
+    xs, ys = np.atleast_1d(xs), np.atleast_1d(ys)
+    _check_finite(xs, ys, dst)
+    moved = iter(zip(xs.tolist(), ys.tolist(), strict=True))
+    return {**geom, "coordinates": _rebuilt(geom.get("coordinates"), moved)}
+
+
+def reproject_bbox(box: Sequence[float], src: int, dst: int) -> list[float]:
+    """A bounding box [xmin, ymin, (zmin,) xmax, ymax, (zmax)] as the box of its reprojected
+    outline (edges densified: a reprojected box is no box)."""
+    if src == dst:
+        return list(box)
+    half = len(box) // 2
+    x0, y0, x1, y1 = box[0], box[1], box[half], box[half + 1]
+    bounds = _transformer(src, dst).transform_bounds(x0, y0, x1, y1, densify_pts=21)
+    _check_finite(np.array(bounds[0::2]), np.array(bounds[1::2]), dst)
+    if half == 3:
+        return [bounds[0], bounds[1], box[2], bounds[2], bounds[3], box[5]]
+    return list(bounds)

@@ -464,27 +464,38 @@ def _lookup(params: Mapping[str, Any], name: str) -> Any:
     return next((v for k, v in params.items() if k.lower() == lowered), None)
 
 
-def _env_srid(params: Mapping[str, Any], context: dict[str, Any], key: str) -> int | None:
-    where = f"context.{key}"
-    if context.get(key) not in (None, ""):
-        return geo.srid_from_sr(_structured(context[key], where) if isinstance(context[key], str)
-                                and context[key].strip().startswith("{") else context[key], where)
-    raw = _lookup(params, f"env:{key}")
+_WKT = re.compile(r"^(PROJCS|GEOGCS|PROJCRS|GEOGCRS|GEODCRS|COMPD_CS|COMPOUNDCRS)\b", re.IGNORECASE)
+
+
+def sr_param(raw: Any, where: str) -> int | None:
+    """A spatial reference parameter (``outSR``, ``env:outSR``, ``context.outSR``): a wkid,
+    spatialReference JSON (``{"wkid"}``, ``{"latestWkid"}``, ``{"wkt"}``) or bare WKT."""
     if raw in (None, ""):
         return None
     value = raw.strip() if isinstance(raw, str) else raw
-    if isinstance(value, str) and value.startswith("{"):
-        value = _json_text(value, f"env:{key}")
-    return geo.srid_from_sr(value, f"env:{key}")
+    if isinstance(value, str):
+        if value.startswith("{"):
+            value = _json_text(value, where)
+        elif _WKT.match(value):
+            return geo.srid_from_wkt(value, where)
+    return geo.srid_from_sr(value, where)
+
+
+def _env_srid(params: Mapping[str, Any], context: dict[str, Any], key: str) -> int | None:
+    if context.get(key) not in (None, ""):
+        return sr_param(context[key], f"context.{key}")
+    return sr_param(_lookup(params, f"env:{key}"), f"env:{key}")
 
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """How outputs are written: z and m values kept or not, feature cap per FeatureSet."""
+    """How outputs are written: z and m values kept or not, feature cap per FeatureSet, and
+    the spatial reference geometries are reprojected to (``outSR`` of a result request)."""
 
     return_z: bool = False
     return_m: bool = False
     max_records: int | None = None
+    out_srid: int | None = None
 
 
 def execute_request(
@@ -544,16 +555,48 @@ def render_options(
     result: ExecutionResult, service: GPServiceSpec, query: Mapping[str, Any] | None = None
 ) -> RenderOptions:
     """What the submission asked for (returnZ/returnM), overridden by the result request's own
-    query, capped at the service's maximumRecords."""
+    query, capped at the service's maximumRecords; the query's ``outSR`` reprojects.
+
+    ``returnType=data`` asks for data rather than a result map service's image: Honua has no
+    result map services, so every result is data and that is the only value accepted.
+    """
     stored = (result.request.get("options") or {}).get("gpserver") or {}
     query = query or {}
     z = parse_bool(_lookup(query, "returnZ"), "returnZ")
     m = parse_bool(_lookup(query, "returnM"), "returnM")
+    return_type = str(_lookup(query, "returnType") or "").strip()
+    if return_type and return_type.lower() != "data":
+        raise errors.InvalidParameterValue(
+            f"returnType {return_type!r} is not supported: this service has no result map service, "
+            "results are always data (returnType=data)"
+        )
     return RenderOptions(
         return_z=bool(stored.get("return_z")) if z is None else z,
         return_m=bool(stored.get("return_m")) if m is None else m,
         max_records=service.maximum_records or None,
+        out_srid=sr_param(_lookup(query, "outSR"), "outSR"),
     )
+
+
+def reprojected(p: ParamSpec, value: Any, out_srid: int | None) -> Any:
+    """One internal value with its geometries in ``out_srid`` (feature collections, geometries
+    and bounding boxes; other values as they are)."""
+    if out_srid is None or not isinstance(value, dict):
+        return value
+    src = int(value.get("srid") or DEFAULT_SRID)
+    if src == out_srid:
+        return value
+    if p.type is ParamType.BBOX and isinstance(value.get("bbox"), list):
+        return {**value, "bbox": geo.reproject_bbox(value["bbox"], src, out_srid), "srid": out_srid}
+    if p.type not in (ParamType.GEOMETRY, ParamType.FEATURE_COLLECTION):
+        return value
+    if value.get("type") == "FeatureCollection":
+        features = [
+            {**f, "geometry": geo.reproject_geometry(f.get("geometry"), src, out_srid)} if isinstance(f, dict) else f
+            for f in value.get("features") or []
+        ]
+        return {**value, "features": features, "srid": out_srid}
+    return {**(geo.reproject_geometry(value, src, out_srid) or {}), "srid": out_srid}
 
 
 # --- output values ---------------------------------------------------------------------------
@@ -721,6 +764,7 @@ def esri_item(p: ParamSpec, value: Any, opts: RenderOptions, file_url: FileUrl |
     t = p.type
     if value is None:
         return None
+    value = reprojected(p, value, opts.out_srid)
     if t is ParamType.DATETIME:
         return iso_to_epoch_ms(str(value))
     if t is ParamType.LINEAR_UNIT and isinstance(value, dict):
@@ -1037,6 +1081,15 @@ def result_document(
     file_url: FileUrl | None = None,
 ) -> dict[str, Any]:
     """``jobs/<id>/results/<param>``: one output of a succeeded job."""
+    p, value = result_value(result, values, spec, name)
+    gp_name = output_names(spec)[p.name]
+    return {"paramName": gp_name, "dataType": data_type(p), "value": esri_value(p, value, opts, file_url)}
+
+
+def result_value(
+    result: ExecutionResult, values: Mapping[str, Any], spec: ProcessSpec, name: str
+) -> tuple[ParamSpec, Any]:
+    """The output a result request names and its internal value (the job must have succeeded)."""
     p = output_param(spec, name)
     if not result.is_finished:
         raise errors.ResultNotReady(
@@ -1044,8 +1097,13 @@ def result_document(
         )
     if result.status is not RunStatus.SUCCEEDED or result.dismissed:
         raise error_from_run(result)
-    gp_name = output_names(spec)[p.name]
-    return {"paramName": gp_name, "dataType": data_type(p), "value": esri_value(p, values.get(p.name), opts, file_url)}
+    return p, values.get(p.name)
+
+
+def input_value_of(spec: ProcessSpec, inputs: Mapping[str, Any], name: str) -> tuple[ParamSpec, Any]:
+    """The input an input request names and the internal value the job ran with."""
+    p = _param(spec.inputs, name, "input")
+    return p, inputs.get(p.name)
 
 
 def file_bytes(
@@ -1070,8 +1128,7 @@ def input_document(
     spec: ProcessSpec, inputs: Mapping[str, Any], name: str, opts: RenderOptions
 ) -> dict[str, Any]:
     """``jobs/<id>/inputs/<param>``: one input as the job received it (defaults applied)."""
-    p = _param(spec.inputs, name, "input")
-    value = inputs.get(p.name)
+    p, value = input_value_of(spec, inputs, name)
     return {"paramName": p.name, "dataType": data_type(p), "value": esri_value(p, value, opts)}
 
 
