@@ -904,6 +904,96 @@ def service_description(service: GPServiceSpec, *, uploads: bool = True) -> dict
     }
 
 
+SNIPPET_LENGTH = 250  # what ArcGIS keeps of an item's summary
+
+
+def _snippet(text: str) -> str:
+    """The first sentence of a description, at most 250 characters."""
+    flat = " ".join(text.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", flat)
+    first = match.group(1) if match else flat
+    return first if len(first) <= SNIPPET_LENGTH else first[: SNIPPET_LENGTH - 1].rstrip() + "…"
+
+
+def service_tags(service: GPServiceSpec) -> list[str]:
+    """The tags of a service: its tasks' keywords, in order, each once."""
+    tags: list[str] = []
+    for task in service.tasks:
+        for keyword in task.keywords:
+            if keyword.lower() not in (t.lower() for t in tags):
+                tags.append(keyword)
+    return tags
+
+
+def item_info(service: GPServiceSpec) -> dict[str, Any]:
+    """``GPServer/info/iteminfo``: the service's item information card (title, snippet,
+    description, tags from its tasks' keywords)."""
+    snippet = _snippet(service.description)
+    return {
+        "culture": "en-US",
+        "name": service.name,
+        "guid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"honua:gpserver:{service.path}")).upper(),
+        "catalogPath": "",
+        "snippet": snippet,
+        "description": service.description,
+        "summary": snippet,
+        "title": service.name.replace("_", " "),
+        "tags": service_tags(service),
+        "type": "Geoprocessing Service",
+        "typeKeywords": ["ArcGIS Server", "Geoprocessing", "Service", "Tool"],
+        "thumbnail": "",
+        "url": "",
+        "extent": None,
+        "spatialReference": "",
+        "accessInformation": "",
+        "licenseInfo": "",
+    }
+
+
+def service_info(service: GPServiceSpec, *, service_url: str) -> dict[str, Any]:
+    """``GPServer/info``: the item information and where its metadata is (no thumbnail)."""
+    return {
+        "currentVersion": CURRENT_VERSION,
+        "itemInfo": item_info(service),
+        "itemInfoUrl": f"{service_url}/info/iteminfo",
+        "metadataUrl": f"{service_url}/info/metadata",
+        "thumbnailUrl": None,
+    }
+
+
+def service_metadata_xml(service: GPServiceSpec, *, style: str | None = None) -> bytes:
+    """``GPServer/info/metadata``: the item description as ArcGIS metadata XML (the default
+    "Item Description" style; FGDC and ISO 19139 styles are not kept)."""
+    import xml.etree.ElementTree as ET
+
+    if style not in (None, ""):
+        raise errors.InvalidParameterValue(
+            f"metadata format {style!r} is not available; this service has item description metadata only"
+        )
+    info = item_info(service)
+    root = ET.Element("metadata", {"xml:lang": "en"})
+    esri = ET.SubElement(root, "Esri")
+    ET.SubElement(esri, "ArcGISFormat").text = "1.0"
+    ET.SubElement(esri, "ArcGISstyle").text = "Item Description"
+    ident = ET.SubElement(root, "dataIdInfo")
+    ET.SubElement(ET.SubElement(ident, "idCitation"), "resTitle").text = info["title"]
+    ET.SubElement(ident, "idAbs").text = info["description"]
+    ET.SubElement(ident, "idPurp").text = info["summary"]
+    keys = ET.SubElement(ident, "searchKeys")
+    for tag in info["tags"]:
+        ET.SubElement(keys, "keyword").text = tag
+    ET.SubElement(ident, "idCredit").text = ""
+    ET.SubElement(ET.SubElement(ET.SubElement(ident, "resConst"), "Consts"), "useLimit").text = ""
+    ET.SubElement(ET.SubElement(root, "distInfo"), "distFormat")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
+
+
+class NoThumbnail(errors.HonuaError):
+    code = "no-thumbnail"
+    status = 404
+    title = "The service has no thumbnail"
+
+
 def catalog(folders: Sequence[str], services: Sequence[GPServiceSpec]) -> dict[str, Any]:
     """``rest/services`` (root: folders and root services) or a folder's listing."""
     return {

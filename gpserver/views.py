@@ -214,6 +214,43 @@ class ServiceView(GPView):
         return Response(translate.service_description(self.service()))
 
 
+class ServiceInfoView(GPView):
+    """``GPServer/info``: the item information, and the URLs of metadata and thumbnail."""
+
+    page_title = "Service info"
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        return Response(translate.service_info(self.service(), service_url=self.service_url()))
+
+
+class ServiceItemInfoView(GPView):
+    """``GPServer/info/iteminfo``: title, snippet, description and tags of the service."""
+
+    page_title = "Item info"
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        return Response(translate.item_info(self.service()))
+
+
+class ServiceMetadataView(GPView):
+    """``GPServer/info/metadata``: ArcGIS metadata XML, whatever ``f`` says (as Esri serves it)."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return super().perform_content_negotiation(request, force=True)
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        xml = translate.service_metadata_xml(self.service(), style=self.params.get("format"))
+        return HttpResponse(xml, content_type="text/xml; charset=utf-8")
+
+
+class ServiceThumbnailView(GPView):
+    """``GPServer/info/thumbnail``: Honua's services have no thumbnail (an error envelope)."""
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        raise translate.NoThumbnail(f"GP service {service!r} has no thumbnail")
+
+
 class TaskView(GPView):
     template_name = "gpserver/task.html"
     page_title = "GP task"
