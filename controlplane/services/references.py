@@ -198,7 +198,7 @@ def reference_inputs_resolve(
         values = value if isinstance(value, list) else [value]
         resolved = []
         for v in values:
-            if is_feature_service_reference(v):
+            if isinstance(v, dict) and is_feature_service_reference(v):
                 v = feature_service_read(
                     v, where=where, srid=srid or esrijson.DEFAULT_SRID, max_features=max_features,
                     max_bytes=max_bytes, timeout=timeout,
