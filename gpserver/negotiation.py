@@ -11,6 +11,11 @@ from rest_framework.renderers import BaseRenderer
 from controlplane.exceptions import InvalidParameterValue
 
 
+class FormatNotSupported(InvalidParameterValue):
+    code = "format-not-supported"
+    title = "Format not supported"
+
+
 def requested_format(request: Any) -> str:
     wanted = request.query_params.get("f")
     if not wanted and request.method == "POST":
@@ -29,6 +34,13 @@ class GPContentNegotiation(DefaultContentNegotiation):
             chosen = [r for r in renderers if r.format == wanted]
             if not chosen:
                 offered = sorted({str(r.format) for r in renderers})
+                view = (getattr(request, "parser_context", None) or {}).get("view")
+                subject = getattr(view, "format_subject", "")
+                if subject:
+                    # Esri's answer to a format a result does not come in (pbf, image).
+                    raise FormatNotSupported(
+                        f"f={wanted}: format not supported for this {subject}; use f=" + " or f=".join(offered)
+                    )
                 raise InvalidParameterValue(f"f={wanted!r} is not supported here; use f=" + " or f=".join(offered))
             return chosen[0], chosen[0].media_type
         accept = request.META.get("HTTP_ACCEPT", "")

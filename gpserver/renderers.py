@@ -38,6 +38,26 @@ class GPPrettyJSONRenderer(GPJSONRenderer):
     indent = True
 
 
+class GPGeoJSONRenderer(GPJSONRenderer):
+    """``f=geojson`` of results and inputs (the view builds the FeatureCollection)."""
+
+    media_type = "application/geo+json"
+    format = "geojson"
+
+
+class GPKMZRenderer(BaseRenderer):
+    """``f=kmz`` of results and inputs: the bytes the view made (``gpserver.formats``)."""
+
+    media_type = "application/vnd.google-earth.kmz"
+    format = "kmz"
+    charset = None
+    render_style = "binary"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> bytes:
+        return data if isinstance(data, bytes) else orjson.dumps(data)
+
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""

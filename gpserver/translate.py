@@ -34,8 +34,11 @@ from controlplane.contracts import (
     RunStatus,
     Surface,
 )
+from controlplane.services import esrijson
+from controlplane.services.esrijson import epoch_ms_to_iso
 from controlplane.services.jsonbounds import json_bounds_check
 from controlplane.services.outbound import outbound_url_precheck
+from controlplane.services.references import ESRI_FEATURE_SERVICE
 from gpserver import geometry as geo
 from honua.tracecontext import traceparent_normalize
 
@@ -120,22 +123,6 @@ _UNIT_IN.update(
     }
 )
 
-# esriFieldType* <-> internal field types (``fields`` of a feature collection).
-_FIELD_IN = {
-    "esriFieldTypeSmallInteger": "integer",
-    "esriFieldTypeInteger": "integer",
-    "esriFieldTypeBigInteger": "integer",
-    "esriFieldTypeSingle": "number",
-    "esriFieldTypeDouble": "number",
-    "esriFieldTypeString": "string",
-    "esriFieldTypeGUID": "string",
-    "esriFieldTypeGlobalID": "string",
-    "esriFieldTypeXML": "string",
-    "esriFieldTypeDate": "datetime",
-    "esriFieldTypeDateOnly": "string",
-    "esriFieldTypeTimeOnly": "string",
-    "esriFieldTypeTimestampOffset": "string",
-}
 OID_FIELD = "OBJECTID"
 _INT32 = 2**31 - 1
 
@@ -192,10 +179,6 @@ def _structured(value: Any, where: str) -> Any:
         text = value.strip()
         return None if text in ("", "null") else _json_text(text, where)
     return value
-
-
-def epoch_ms_to_iso(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000.0, UTC).isoformat().replace("+00:00", "Z")
 
 
 def iso_to_epoch_ms(text: str) -> int | None:
@@ -303,29 +286,6 @@ def _geojson_srid(doc: dict[str, Any], where: str) -> int:
     return int(match.group(1))
 
 
-def _fields_in(fields: Any) -> tuple[list[dict[str, str]] | None, str | None, set[str]]:
-    """Internal fields, the object-id field name and the date fields of an Esri ``fields`` list."""
-    if not isinstance(fields, list):
-        return None, None, set()
-    out: list[dict[str, str]] = []
-    oid = None
-    dates = set()
-    for f in fields:
-        if not isinstance(f, dict) or not f.get("name"):
-            continue
-        name, ftype = str(f["name"]), str(f.get("type") or "")
-        if ftype == "esriFieldTypeOID":
-            oid = name
-            continue
-        if ftype in ("esriFieldTypeGeometry", "esriFieldTypeBlob", "esriFieldTypeRaster"):
-            continue
-        internal = _FIELD_IN.get(ftype, "string")
-        if internal == "datetime":
-            dates.add(name)
-        out.append({"name": name, "type": internal})
-    return out, oid, dates
-
-
 def featureset_in(doc: dict[str, Any], where: str) -> dict[str, Any]:
     """An Esri FeatureSet (or a GeoJSON FeatureCollection, or one Esri geometry) -> the
     internal feature_collection. The object-id attribute becomes the feature id."""
@@ -347,40 +307,7 @@ def featureset_in(doc: dict[str, Any], where: str) -> dict[str, Any]:
         geom = geo.esri_to_geojson(doc, where=where)
         return {"type": "FeatureCollection", "srid": srid,
                 "features": [{"type": "Feature", "geometry": geom, "properties": {}}]}
-    raw = doc.get("features")
-    if raw is None:
-        raw = []
-    if not isinstance(raw, list):
-        raise errors.InvalidParameterValue(f"{where}: 'features' must be a list")
-    found = geo.srid_from_sr(doc.get("spatialReference"), where)
-    if found is None:
-        first = next((f.get("geometry") for f in raw if isinstance(f, dict) and f.get("geometry")), None)
-        found = geo.srid_from_sr(first.get("spatialReference"), where) if isinstance(first, dict) else None
-    has_z = doc.get("hasZ") if isinstance(doc.get("hasZ"), bool) else None
-    has_m = bool(doc.get("hasM"))
-    fields, oid, dates = _fields_in(doc.get("fields"))
-    oid = str(doc.get("objectIdFieldName") or oid or "") or None
-    features = []
-    for i, f in enumerate(raw):
-        if not isinstance(f, dict):
-            raise errors.InvalidParameterValue(f"{where}: feature {i} is not an object")
-        attributes = f.get("attributes") or {}
-        if not isinstance(attributes, dict):
-            raise errors.InvalidParameterValue(f"{where}: feature {i} attributes must be an object")
-        props = dict(attributes)
-        fid = props.pop(oid, None) if oid else None
-        for name in dates & props.keys():
-            if isinstance(props[name], int | float) and not isinstance(props[name], bool):
-                props[name] = epoch_ms_to_iso(props[name])
-        geom = geo.esri_to_geojson(f.get("geometry"), has_z=has_z, has_m=has_m, where=f"{where}: feature {i}")
-        feature: dict[str, Any] = {"type": "Feature", "geometry": geom, "properties": props}
-        if fid is not None:
-            feature["id"] = fid
-        features.append(feature)
-    out: dict[str, Any] = {"type": "FeatureCollection", "srid": found or DEFAULT_SRID, "features": features}
-    if fields is not None:
-        out["fields"] = fields
-    return out
+    return esrijson.featureset_to_internal(doc, where)
 
 
 def _geometry_in(doc: dict[str, Any], where: str) -> dict[str, Any] | None:
@@ -394,11 +321,25 @@ def _geometry_in(doc: dict[str, Any], where: str) -> dict[str, Any] | None:
 
 
 def _reference(p: ParamSpec, doc: dict[str, Any]) -> dict[str, Any] | None:
-    """``{"itemID"}`` (an upload) or ``{"url"}`` -> the internal reference forms."""
+    """``{"itemID"}`` (an upload) or ``{"url"}`` -> the internal reference forms. A feature
+    input's URL names a feature service layer, read with its ``filter`` (a where clause) by
+    the control plane (``controlplane.services.references``)."""
     item = doc.get("itemID") or doc.get("itemId")
     if item:
         return {"upload": str(item)}
     url = doc.get("url")
+    if isinstance(url, str) and url.strip() and p.type in (ParamType.FEATURE_COLLECTION, ParamType.GEOMETRY):
+        if not re.match(r"^https?://", url.strip(), re.I):
+            raise errors.InvalidParameterValue(f"parameter {p.name!r}: url must be an http(s) URL of a layer")
+        ref: dict[str, Any] = {"href": url.strip(), "kind": ESRI_FEATURE_SERVICE}
+        where = doc.get("filter")
+        if where not in (None, ""):
+            if not isinstance(where, str):
+                raise errors.InvalidParameterValue(f"parameter {p.name!r}: filter must be a where clause (text)")
+            ref["filter"] = where
+        if doc.get("time") not in (None, ""):
+            ref["time"] = doc["time"] if isinstance(doc["time"], str | int) else _text(doc["time"])
+        return ref
     if isinstance(url, str) and url:
         outbound_url_precheck(url, where=f"parameter {p.name!r}")
         out: dict[str, Any] = {"href": url}
@@ -528,27 +469,38 @@ def _lookup(params: Mapping[str, Any], name: str) -> Any:
     return next((v for k, v in params.items() if k.lower() == lowered), None)
 
 
-def _env_srid(params: Mapping[str, Any], context: dict[str, Any], key: str) -> int | None:
-    where = f"context.{key}"
-    if context.get(key) not in (None, ""):
-        return geo.srid_from_sr(_structured(context[key], where) if isinstance(context[key], str)
-                                and context[key].strip().startswith("{") else context[key], where)
-    raw = _lookup(params, f"env:{key}")
+_WKT = re.compile(r"^(PROJCS|GEOGCS|PROJCRS|GEOGCRS|GEODCRS|COMPD_CS|COMPOUNDCRS)\b", re.IGNORECASE)
+
+
+def sr_param(raw: Any, where: str) -> int | None:
+    """A spatial reference parameter (``outSR``, ``env:outSR``, ``context.outSR``): a wkid,
+    spatialReference JSON (``{"wkid"}``, ``{"latestWkid"}``, ``{"wkt"}``) or bare WKT."""
     if raw in (None, ""):
         return None
     value = raw.strip() if isinstance(raw, str) else raw
-    if isinstance(value, str) and value.startswith("{"):
-        value = _json_text(value, f"env:{key}")
-    return geo.srid_from_sr(value, f"env:{key}")
+    if isinstance(value, str):
+        if value.startswith("{"):
+            value = _json_text(value, where)
+        elif _WKT.match(value):
+            return geo.srid_from_wkt(value, where)
+    return geo.srid_from_sr(value, where)
+
+
+def _env_srid(params: Mapping[str, Any], context: dict[str, Any], key: str) -> int | None:
+    if context.get(key) not in (None, ""):
+        return sr_param(context[key], f"context.{key}")
+    return sr_param(_lookup(params, f"env:{key}"), f"env:{key}")
 
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """How outputs are written: z and m values kept or not, feature cap per FeatureSet."""
+    """How outputs are written: z and m values kept or not, feature cap per FeatureSet, and
+    the spatial reference geometries are reprojected to (``outSR`` of a result request)."""
 
     return_z: bool = False
     return_m: bool = False
     max_records: int | None = None
+    out_srid: int | None = None
 
 
 def execute_request(
@@ -609,16 +561,48 @@ def render_options(
     result: ExecutionResult, service: GPServiceSpec, query: Mapping[str, Any] | None = None
 ) -> RenderOptions:
     """What the submission asked for (returnZ/returnM), overridden by the result request's own
-    query, capped at the service's maximumRecords."""
+    query, capped at the service's maximumRecords; the query's ``outSR`` reprojects.
+
+    ``returnType=data`` asks for data rather than a result map service's image: Honua has no
+    result map services, so every result is data and that is the only value accepted.
+    """
     stored = (result.request.get("options") or {}).get("gpserver") or {}
     query = query or {}
     z = parse_bool(_lookup(query, "returnZ"), "returnZ")
     m = parse_bool(_lookup(query, "returnM"), "returnM")
+    return_type = str(_lookup(query, "returnType") or "").strip()
+    if return_type and return_type.lower() != "data":
+        raise errors.InvalidParameterValue(
+            f"returnType {return_type!r} is not supported: this service has no result map service, "
+            "results are always data (returnType=data)"
+        )
     return RenderOptions(
         return_z=bool(stored.get("return_z")) if z is None else z,
         return_m=bool(stored.get("return_m")) if m is None else m,
         max_records=service.maximum_records or None,
+        out_srid=sr_param(_lookup(query, "outSR"), "outSR"),
     )
+
+
+def reprojected(p: ParamSpec, value: Any, out_srid: int | None) -> Any:
+    """One internal value with its geometries in ``out_srid`` (feature collections, geometries
+    and bounding boxes; other values as they are)."""
+    if out_srid is None or not isinstance(value, dict):
+        return value
+    src = int(value.get("srid") or DEFAULT_SRID)
+    if src == out_srid:
+        return value
+    if p.type is ParamType.BBOX and isinstance(value.get("bbox"), list):
+        return {**value, "bbox": geo.reproject_bbox(value["bbox"], src, out_srid), "srid": out_srid}
+    if p.type not in (ParamType.GEOMETRY, ParamType.FEATURE_COLLECTION):
+        return value
+    if value.get("type") == "FeatureCollection":
+        features = [
+            {**f, "geometry": geo.reproject_geometry(f.get("geometry"), src, out_srid)} if isinstance(f, dict) else f
+            for f in value.get("features") or []
+        ]
+        return {**value, "features": features, "srid": out_srid}
+    return {**(geo.reproject_geometry(value, src, out_srid) or {}), "srid": out_srid}
 
 
 # --- output values ---------------------------------------------------------------------------
@@ -786,6 +770,7 @@ def esri_item(p: ParamSpec, value: Any, opts: RenderOptions, file_url: FileUrl |
     t = p.type
     if value is None:
         return None
+    value = reprojected(p, value, opts.out_srid)
     if t is ParamType.DATETIME:
         return iso_to_epoch_ms(str(value))
     if t is ParamType.LINEAR_UNIT and isinstance(value, dict):
@@ -923,6 +908,96 @@ def service_description(service: GPServiceSpec, *, uploads: bool = True) -> dict
         "maximumRecords": service.maximum_records,
         "capabilities": "Uploads" if uploads else "",
     }
+
+
+SNIPPET_LENGTH = 250  # what ArcGIS keeps of an item's summary
+
+
+def _snippet(text: str) -> str:
+    """The first sentence of a description, at most 250 characters."""
+    flat = " ".join(text.split())
+    match = re.match(r"(.+?[.!?])(\s|$)", flat)
+    first = match.group(1) if match else flat
+    return first if len(first) <= SNIPPET_LENGTH else first[: SNIPPET_LENGTH - 1].rstrip() + "…"
+
+
+def service_tags(service: GPServiceSpec) -> list[str]:
+    """The tags of a service: its tasks' keywords, in order, each once."""
+    tags: list[str] = []
+    for task in service.tasks:
+        for keyword in task.keywords:
+            if keyword.lower() not in (t.lower() for t in tags):
+                tags.append(keyword)
+    return tags
+
+
+def item_info(service: GPServiceSpec) -> dict[str, Any]:
+    """``GPServer/info/iteminfo``: the service's item information card (title, snippet,
+    description, tags from its tasks' keywords)."""
+    snippet = _snippet(service.description)
+    return {
+        "culture": "en-US",
+        "name": service.name,
+        "guid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"honua:gpserver:{service.path}")).upper(),
+        "catalogPath": "",
+        "snippet": snippet,
+        "description": service.description,
+        "summary": snippet,
+        "title": service.name.replace("_", " "),
+        "tags": service_tags(service),
+        "type": "Geoprocessing Service",
+        "typeKeywords": ["ArcGIS Server", "Geoprocessing", "Service", "Tool"],
+        "thumbnail": "",
+        "url": "",
+        "extent": None,
+        "spatialReference": "",
+        "accessInformation": "",
+        "licenseInfo": "",
+    }
+
+
+def service_info(service: GPServiceSpec, *, service_url: str) -> dict[str, Any]:
+    """``GPServer/info``: the item information and where its metadata is (no thumbnail)."""
+    return {
+        "currentVersion": CURRENT_VERSION,
+        "itemInfo": item_info(service),
+        "itemInfoUrl": f"{service_url}/info/iteminfo",
+        "metadataUrl": f"{service_url}/info/metadata",
+        "thumbnailUrl": None,
+    }
+
+
+def service_metadata_xml(service: GPServiceSpec, *, style: str | None = None) -> bytes:
+    """``GPServer/info/metadata``: the item description as ArcGIS metadata XML (the default
+    "Item Description" style; FGDC and ISO 19139 styles are not kept)."""
+    import xml.etree.ElementTree as ET
+
+    if style not in (None, ""):
+        raise errors.InvalidParameterValue(
+            f"metadata format {style!r} is not available; this service has item description metadata only"
+        )
+    info = item_info(service)
+    root = ET.Element("metadata", {"xml:lang": "en"})
+    esri = ET.SubElement(root, "Esri")
+    ET.SubElement(esri, "ArcGISFormat").text = "1.0"
+    ET.SubElement(esri, "ArcGISstyle").text = "Item Description"
+    ident = ET.SubElement(root, "dataIdInfo")
+    ET.SubElement(ET.SubElement(ident, "idCitation"), "resTitle").text = info["title"]
+    ET.SubElement(ident, "idAbs").text = info["description"]
+    ET.SubElement(ident, "idPurp").text = info["summary"]
+    keys = ET.SubElement(ident, "searchKeys")
+    for tag in info["tags"]:
+        ET.SubElement(keys, "keyword").text = tag
+    ET.SubElement(ident, "idCredit").text = ""
+    ET.SubElement(ET.SubElement(ET.SubElement(ident, "resConst"), "Consts"), "useLimit").text = ""
+    ET.SubElement(ET.SubElement(root, "distInfo"), "distFormat")
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False)
+
+
+class NoThumbnail(errors.HonuaError):
+    code = "no-thumbnail"
+    status = 404
+    title = "The service has no thumbnail"
 
 
 def catalog(folders: Sequence[str], services: Sequence[GPServiceSpec]) -> dict[str, Any]:
@@ -1102,6 +1177,15 @@ def result_document(
     file_url: FileUrl | None = None,
 ) -> dict[str, Any]:
     """``jobs/<id>/results/<param>``: one output of a succeeded job."""
+    p, value = result_value(result, values, spec, name)
+    gp_name = output_names(spec)[p.name]
+    return {"paramName": gp_name, "dataType": data_type(p), "value": esri_value(p, value, opts, file_url)}
+
+
+def result_value(
+    result: ExecutionResult, values: Mapping[str, Any], spec: ProcessSpec, name: str
+) -> tuple[ParamSpec, Any]:
+    """The output a result request names and its internal value (the job must have succeeded)."""
     p = output_param(spec, name)
     if not result.is_finished:
         raise errors.ResultNotReady(
@@ -1109,8 +1193,13 @@ def result_document(
         )
     if result.status is not RunStatus.SUCCEEDED or result.dismissed:
         raise error_from_run(result)
-    gp_name = output_names(spec)[p.name]
-    return {"paramName": gp_name, "dataType": data_type(p), "value": esri_value(p, values.get(p.name), opts, file_url)}
+    return p, values.get(p.name)
+
+
+def input_value_of(spec: ProcessSpec, inputs: Mapping[str, Any], name: str) -> tuple[ParamSpec, Any]:
+    """The input an input request names and the internal value the job ran with."""
+    p = _param(spec.inputs, name, "input")
+    return p, inputs.get(p.name)
 
 
 def file_bytes(
@@ -1135,8 +1224,7 @@ def input_document(
     spec: ProcessSpec, inputs: Mapping[str, Any], name: str, opts: RenderOptions
 ) -> dict[str, Any]:
     """``jobs/<id>/inputs/<param>``: one input as the job received it (defaults applied)."""
-    p = _param(spec.inputs, name, "input")
-    value = inputs.get(p.name)
+    p, value = input_value_of(spec, inputs, name)
     return {"paramName": p.name, "dataType": data_type(p), "value": esri_value(p, value, opts)}
 
 

@@ -7,6 +7,7 @@ every error is Esri's envelope with HTTP 200 (``gpserver.errors``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -21,6 +22,7 @@ from controlplane.contracts import (
     ExecutionMode,
     ExecutionResult,
     GPServiceSpec,
+    ParamSpec,
     Principal,
     ProcessSpec,
 )
@@ -48,11 +50,17 @@ from controlplane.services.uploads import (
     upload_part,
     upload_register,
 )
-from gpserver import tokens, translate
+from gpserver import formats, tokens, translate
 from gpserver.errors import gp_exception_handler
 from gpserver.negotiation import GPContentNegotiation
 from gpserver.parsers import PARSERS, form_params, request_bound, request_bytes
-from gpserver.renderers import GPHTMLRenderer, GPJSONRenderer, GPPrettyJSONRenderer
+from gpserver.renderers import (
+    GPGeoJSONRenderer,
+    GPHTMLRenderer,
+    GPJSONRenderer,
+    GPKMZRenderer,
+    GPPrettyJSONRenderer,
+)
 
 
 class GPView(APIView):
@@ -80,6 +88,12 @@ class GPView(APIView):
         return self.get(request, **kwargs)  # type: ignore[attr-defined, no-any-return]
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        renderer = getattr(request, "accepted_renderer", None)
+        if isinstance(response, Response) and isinstance(response.data, dict) and "error" in response.data and (
+            renderer is not None and renderer.format not in ("json", "pjson", "html")
+        ):
+            # An error asked for as GeoJSON or KMZ is still Esri's JSON envelope.
+            request.accepted_renderer, request.accepted_media_type = GPJSONRenderer(), GPJSONRenderer.media_type
         response = super().finalize_response(request, response, *args, **kwargs)
         # Esri servers allow cross-origin use: web apps built on the Maps SDK call them directly.
         response["Access-Control-Allow-Origin"] = "*"
@@ -204,6 +218,43 @@ class ServiceView(GPView):
         return Response(translate.service_description(self.service()))
 
 
+class ServiceInfoView(GPView):
+    """``GPServer/info``: the item information, and the URLs of metadata and thumbnail."""
+
+    page_title = "Service info"
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        return Response(translate.service_info(self.service(), service_url=self.service_url()))
+
+
+class ServiceItemInfoView(GPView):
+    """``GPServer/info/iteminfo``: title, snippet, description and tags of the service."""
+
+    page_title = "Item info"
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        return Response(translate.item_info(self.service()))
+
+
+class ServiceMetadataView(GPView):
+    """``GPServer/info/metadata``: ArcGIS metadata XML, whatever ``f`` says (as Esri serves it)."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return super().perform_content_negotiation(request, force=True)
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        xml = translate.service_metadata_xml(self.service(), style=self.params.get("format"))
+        return HttpResponse(xml, content_type="text/xml; charset=utf-8")
+
+
+class ServiceThumbnailView(GPView):
+    """``GPServer/info/thumbnail``: Honua's services have no thumbnail (an error envelope)."""
+
+    def get(self, request: Request, service: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        raise translate.NoThumbnail(f"GP service {service!r} has no thumbnail")
+
+
 class TaskView(GPView):
     template_name = "gpserver/task.html"
     page_title = "GP task"
@@ -278,9 +329,30 @@ class JobView(GPView):
         return Response(translate.job_document(result, spec, return_messages=return_messages is not False))
 
 
-class JobResultView(GPView):
+class ParameterFormatsMixin:
+    """Results and inputs also come as GeoJSON and KMZ (feature sets only); other formats
+    Esri lists for results (pbf, image) answer "format not supported"."""
+
+    renderer_classes = [*GPView.renderer_classes, GPGeoJSONRenderer, GPKMZRenderer]
+
+    def parameter_response(
+        self, request: Request, p: ParamSpec, value: Any, opts: translate.RenderOptions,
+        document: Callable[[], dict[str, Any]],
+    ) -> Response:
+        """The parameter in the negotiated format: ``document()`` for json/pjson/html."""
+        fmt = request.accepted_renderer.format  # type: ignore[attr-defined]
+        if fmt == "geojson":
+            return Response(formats.geojson_document(p, value, opts))
+        if fmt == "kmz":
+            data = formats.kmz_bytes(p, value, opts, name=p.name)
+            return Response(data, headers={"Content-Disposition": f'attachment; filename="{p.name}.kmz"'})
+        return Response(document())
+
+
+class JobResultView(ParameterFormatsMixin, GPView):
     template_name = "gpserver/result.html"
     page_title = "Job result"
+    format_subject = "result"
 
     def get(
         self, request: Request, service: str, job_id: str, param: str, folder: str = "", task: str | None = None
@@ -289,7 +361,11 @@ class JobResultView(GPView):
         result, values = run_outputs(principal=self.principal, run_id=translate.run_id_of(job_id))
         spec = translate.task_of(result, gp, task, job_id)
         opts = translate.render_options(result, gp, self.params)
-        return Response(translate.result_document(result, values, spec, param, opts, self.file_url(result, spec)))
+        p, value = translate.result_value(result, values, spec, param)
+        return self.parameter_response(
+            request, p, value, opts,
+            lambda: translate.result_document(result, values, spec, param, opts, self.file_url(result, spec)),
+        )
 
 
 class JobResultFileView(GPView):
@@ -305,9 +381,10 @@ class JobResultFileView(GPView):
         return HttpResponse(data, content_type=media_type)
 
 
-class JobInputView(GPView):
+class JobInputView(ParameterFormatsMixin, GPView):
     template_name = "gpserver/result.html"
     page_title = "Job input"
+    format_subject = "input"
 
     def get(
         self, request: Request, service: str, job_id: str, param: str, folder: str = "", task: str | None = None
@@ -315,7 +392,10 @@ class JobInputView(GPView):
         gp, run_id, result, spec = self.job(job_id, task)
         inputs = run_inputs(principal=self.principal, run_id=run_id)
         opts = translate.render_options(result, gp, self.params)
-        return Response(translate.input_document(spec, inputs, param, opts))
+        p, value = translate.input_value_of(spec, inputs, param)
+        return self.parameter_response(
+            request, p, value, opts, lambda: translate.input_document(spec, inputs, param, opts)
+        )
 
 
 class JobCancelView(GPView):

@@ -182,6 +182,12 @@ HONUA = {
     "GP_MAX_BODY_BYTES": env.int("HONUA_GP_MAX_BODY_BYTES", default=None),
     "JSON_MAX_DEPTH": env.int("HONUA_JSON_MAX_DEPTH", default=64),
     "JSON_MAX_ITEMS": env.int("HONUA_JSON_MAX_ITEMS", default=10_000_000),
+    # Feature inputs given by URL (an Esri FeatureServer/MapServer layer): the time one read
+    # of the remote layer may take (all pages), and the features and bytes it may bring when
+    # the process declares no max_features / max_bytes of its own.
+    "REFERENCE_TIMEOUT_SECONDS": env.float("HONUA_REFERENCE_TIMEOUT_SECONDS", default=30.0),
+    "REFERENCE_MAX_FEATURES": env.int("HONUA_REFERENCE_MAX_FEATURES", default=100000),
+    "REFERENCE_MAX_BYTES": env.int("HONUA_REFERENCE_MAX_BYTES", default=50 * 1024 * 1024),
     "DEFAULT_TENANT": env.str("HONUA_DEFAULT_TENANT", default="demo"),
     # Authentication: requests without credentials are the default tenant's anonymous caller,
     # who may run the processes no access rule closes to anonymous when this is true.

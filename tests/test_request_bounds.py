@@ -27,9 +27,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from controlplane.models import ProcessDefinition, ProcessRun
+from controlplane.services import (
+    esrijson as geometry,  # Esri rings -> polygons, with the nesting budget
+)
 from controlplane.services import jsonbounds
 from controlplane.services.policy import policy_cache_clear
-from gpserver import geometry
 from tests.gpserver.support import ANALYSIS, GEOMETRY, assert_error
 from tests.ogcprocesses.conftest import echo_tier  # noqa: F401  (shared fixture)
 from tests.ogcprocesses.support import EXC, check

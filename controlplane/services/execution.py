@@ -51,6 +51,7 @@ from controlplane.services.quotas import (
     quota_plan,
     quota_refusal_record,
 )
+from controlplane.services.references import reference_inputs_resolve
 from controlplane.services.uploads import file_inputs_load, upload_inputs_resolve
 from controlplane.services.validation import InputStats, inputs_validate
 from executors.base import (
@@ -216,6 +217,10 @@ def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
     tenant = policy.tenant
     given = upload_inputs_resolve(
         principal=request.principal, spec=resolved.spec, inputs=request.inputs, limits=resolved.limits
+    )
+    given = reference_inputs_resolve(
+        spec=resolved.spec, inputs=given, limits=resolved.limits, srid=request.process_srid or request.out_srid,
+        tenant=request.principal.tenant,
     )
     inputs, stats = inputs_validate(resolved.spec, given)
     admission_check(resolved=resolved, stats=stats, request_bytes=request.request_bytes)

@@ -272,7 +272,10 @@ def test_featureset_input_variants():
     assert len(_input("fc", json.dumps(layer))["features"]) == 1
     assert len(_input("fc", json.dumps({"layers": [layer]}))["features"]) == 1
     assert _input("fc", '{"itemID": "iabc"}') == {"upload": "iabc"}
-    assert _input("fc", '{"url": "https://x/FeatureServer/0"}') == {"href": "https://x/FeatureServer/0"}
+    assert _input("fc", '{"url": "https://x/FeatureServer/0"}') == {
+        "href": "https://x/FeatureServer/0", "kind": "esri-feature-service"}
+    assert _input("fc", '{"url": "https://x/MapServer/2", "filter": "POP > 10"}') == {
+        "href": "https://x/MapServer/2", "kind": "esri-feature-service", "filter": "POP > 10"}
     # An empty FeatureSet stays a feature collection with no features.
     assert _input("fc", '{"features": []}') == {"type": "FeatureCollection", "srid": 4326, "features": []}
 
