@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
+import numpy as np
 import orjson
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -282,7 +283,7 @@ def test_chunked_bodies_through_a_real_gunicorn(gunicorn):
 # --- JSON nesting and size -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("levels", [100, 1000, 10_000])
+@pytest.mark.parametrize("levels", [100, 1000, 10_000, 100_000])
 def test_deep_json_is_400_on_the_ogc_surface(client, levels):
     started = time.monotonic()
     response = client.post(OGC_ECHO, _ogc_echo_body(_deep(levels)), content_type="application/json")
@@ -297,7 +298,7 @@ def test_json_within_the_depth_limit_is_accepted(client):
     assert ProcessRun.objects.get().inputs["object_input"] == orjson.loads(_deep(60))
 
 
-@pytest.mark.parametrize("levels", [100, 1000, 10_000])
+@pytest.mark.parametrize("levels", [100, 1000, 10_000, 100_000])
 def test_deep_json_in_a_gpserver_form_field_is_400(client, levels):
     form = urlencode({"string_input": "x", "object_input": _deep(levels), "f": "json"})
     response = client.post(GP_ECHO, form, content_type="application/x-www-form-urlencoded")
@@ -432,6 +433,90 @@ def test_vertex_and_feature_limits_refuse_before_any_run(client):
         {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": deep}, "properties": {}}]}, "distance": 10}}
     _ogc_error(client.post(OGC_BUFFER, json.dumps(body), content_type="application/json"), 400, "invalid-geometry")
     assert _runs() == 0
+
+
+def _polygon(vertices: int) -> dict:
+    """One ring of ``vertices`` vertices (a circle), closed."""
+    angles = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
+    ring = np.column_stack([np.cos(angles), np.sin(angles)]).round(7).tolist()
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+
+
+def test_a_million_vertex_polygon_is_refused_before_any_run(client):
+    """A 1,000,000-vertex polygon (about 20 MB of JSON, under the 50 MiB body limit) to a
+    process that takes at most 100,000 vertices: 413 on both surfaces, quickly, no run."""
+    ProcessDefinition.objects.filter(process_id="buffer", is_current=True).update(limits={"max_vertices": 100_000})
+    policy_cache_clear()
+    polygon = _polygon(1_000_000)
+    body = orjson.dumps({"inputs": {"features": {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": polygon, "properties": {}}]}, "distance": 10}})
+    started = time.monotonic()
+    doc = _ogc_error(client.post(OGC_BUFFER, body, content_type="application/json"), 413, "input-limit-exceeded")
+    assert "1000001 vertices" in doc["detail"] and time.monotonic() - started < 30
+    ring = polygon["coordinates"][0][::-1]  # Esri: exterior clockwise
+    features = orjson.dumps({"geometryType": "esriGeometryPolygon", "spatialReference": {"wkid": 4326},
+                             "features": [{"geometry": {"rings": [ring]}, "attributes": {}}]}).decode()
+    form = urlencode({"features": features, "distance": "10", "f": "json"})
+    started = time.monotonic()
+    error = _gp_error(client.post(GP_BUFFER, form, content_type="application/x-www-form-urlencoded"), 413,
+                      "input-limit-exceeded")
+    assert "1000001 vertices" in error["message"] and time.monotonic() - started < 30
+    assert _runs() == 0
+
+
+def test_a_50_mb_body_under_the_default_limits_is_413_before_a_byte_is_read(client):
+    """The default body limit (HONUA_MAX_REQUEST_BYTES, 50 MiB) on both surfaces."""
+    body = b"x" * (50 * MB + 1)
+    for path, content_type in ((OGC_ECHO, "application/json"), (GP_ECHO, "application/x-www-form-urlencoded")):
+        stream = Body(body)
+        response = client.generic("POST", path, b"", content_type=content_type, CONTENT_LENGTH=str(len(body)),
+                                  **{"wsgi.input": stream})
+        if path == OGC_ECHO:
+            _ogc_error(response, 413, "payload-too-large")
+        else:
+            _gp_error(response, 413, "payload-too-large")
+        assert stream.read_bytes == 0
+    assert _runs() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_server_stays_responsive_while_it_refuses(gunicorn):
+    """Hostile bodies on one connection after another (100,000-deep nesting, 10 MB chunked)
+    while a client asks for the service directory: every answer still comes within a second
+    or two, and every hostile request is refused."""
+    stop = threading.Event()
+    refused: list[int] = []
+
+    def attack() -> None:
+        deep = _ogc_echo_body(_deep(100_000))
+        while not stop.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", gunicorn, timeout=30)
+            conn.request("POST", OGC_ECHO, deep, {"Content-Type": "application/json"})
+            refused.append(conn.getresponse().status)
+            conn.close()
+            status, _, _ = _send_chunked(gunicorn, OGC_ECHO, "application/json", [b"x" * 65536] * 160)
+            refused.append(status)
+
+    attackers = [threading.Thread(target=attack, daemon=True) for _ in range(2)]
+    for t in attackers:
+        t.start()
+    try:
+        slowest = 0.0
+        for _ in range(20):
+            started = time.monotonic()
+            conn = http.client.HTTPConnection("127.0.0.1", gunicorn, timeout=30)
+            conn.request("GET", "/arcgis/rest/services?f=json")
+            response = conn.getresponse()
+            assert response.status == 200 and b"folders" in response.read()
+            conn.close()
+            slowest = max(slowest, time.monotonic() - started)
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in attackers:
+            t.join(60)
+    assert refused and set(refused) <= {400, 413}, refused
+    assert slowest < 3, f"a plain request took {slowest:.2f} s while hostile ones were refused"
 
 
 # --- the scan itself -------------------------------------------------------------------------------
