@@ -159,8 +159,29 @@ def test_buffer_submit_job_async_service(analysis_tools):
 # --- future=True: status, messages, result, cancel -------------------------------------------
 
 
-def test_future_status_messages_and_result(analysis_tools):
+@pytest.fixture
+def future_jobs() -> Any:
+    """Jobs run with ``future=True`` end before their test does (cancelled if need be): the
+    client's polling thread never stops on a job that has vanished (the tables are flushed
+    after each test) and, a non-daemon thread on a kept-alive connection, would keep the test
+    process from exiting."""
+    jobs: list[Any] = []
+    yield jobs
+    for job in jobs:
+        if not job.done():
+            try:
+                bounded(15, job.cancel)
+            except Exception:  # noqa: BLE001 - best effort; the wait below decides
+                pass
+        end = time.monotonic() + 30
+        while not job.done() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert job.done(), "the client's job thread did not end"
+
+
+def test_future_status_messages_and_result(analysis_tools, future_jobs):
     job = bounded(30, analysis_tools.echo, string_input="from arcgis", pause=1, future=True)
+    future_jobs.append(job)
     seen = _wait_status(job, TERMINAL, 60)
     assert seen[-1] == "esriJobSucceeded", f"statuses: {seen}"
     _check_messages(bounded(15, lambda: job.messages))
@@ -172,9 +193,10 @@ def test_future_status_messages_and_result(analysis_tools):
     assert bounded(5, job.done)
 
 
-def test_future_cancel_long_job(analysis_tools):
+def test_future_cancel_long_job(analysis_tools, future_jobs):
     started = time.monotonic()
     job = bounded(30, analysis_tools.echo, string_input="long", pause=45, future=True)
+    future_jobs.append(job)
     seen = _wait_status(job, {"esriJobExecuting"} | TERMINAL, 30)
     assert seen[-1] == "esriJobExecuting", f"the job should be running; statuses: {seen}"
     _check_messages(bounded(15, lambda: job.messages))
