@@ -77,8 +77,9 @@ DATABASES = {
 }
 DATABASES["default"]["ENGINE"] = "django.contrib.gis.db.backends.postgis"
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("HONUA_DB_CONN_MAX_AGE", default=60))
-# Server-side parameter binding lets psycopg prepare the ledger's hot statements, which saves
-# PostgreSQL re-planning them on every request.
+# Server-side parameter binding: values travel apart from the SQL text. (Django leaves
+# psycopg's prepare_threshold at None, so statements are not prepared; preparing the ledger's
+# hot statements is a lead for the 1-feature latency, not yet measured.)
 DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env.bool(
     "HONUA_DB_SERVER_SIDE_BINDING", default=True
 )
