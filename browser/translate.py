@@ -31,6 +31,7 @@ from controlplane.contracts import (
     Surface,
 )
 from controlplane.selectors import RunFilter, RunLedger
+from controlplane.services.uploads import geojson_input
 from gpserver.translate import RenderOptions, featureset_out
 
 INPUT_PREFIX = "in_"
@@ -218,15 +219,7 @@ def _geojson(p: ParamSpec, text: str) -> dict[str, Any]:
         raise _bad(p, "GeoJSON is a JSON object")
     srid = _srid(p, doc)
     doc = {k: v for k, v in doc.items() if k != "crs"}
-    if p.type is ParamType.GEOMETRY:
-        if doc.get("type") == "Feature":
-            doc = dict(doc.get("geometry") or {})
-        return {**doc, "srid": srid}
-    if doc.get("type") == "Feature":
-        doc = {"type": "FeatureCollection", "features": [doc]}
-    elif doc.get("type") != "FeatureCollection":
-        doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": doc, "properties": {}}]}
-    return {**doc, "srid": srid}
+    return geojson_input(doc, srid=srid, geometry=p.type is ParamType.GEOMETRY)
 
 
 def _datetime(p: ParamSpec, text: str) -> str:

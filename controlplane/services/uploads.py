@@ -365,6 +365,14 @@ def _features_from(param: ParamSpec, item: UploadItem, data: bytes) -> dict[str,
             if len(features) != 1:
                 raise InvalidParameterValue(f"{where} takes one geometry; item {item.id} has {len(features)}")
             doc = features[0]
+    return geojson_input(doc, srid=srid, geometry=param.type is ParamType.GEOMETRY)
+
+
+def geojson_input(doc: dict[str, Any], *, srid: int, geometry: bool) -> dict[str, Any]:
+    """A GeoJSON object (geometry, Feature or FeatureCollection, no ``crs``) as the internal
+    value of a geometry input (a Feature gives its geometry) or a feature input (wrapped in a
+    FeatureCollection), with its ``srid``."""
+    if geometry:
         if doc.get("type") == "Feature":
             doc = dict(doc.get("geometry") or {})
         return {**doc, "srid": srid}
