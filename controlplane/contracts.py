@@ -21,6 +21,14 @@ from its wire format and what executors return):
   ``{"value": "<base64>", "media_type", "encoding": "base64", "name"}``. A geometry or
   feature_collection input may also be ``{"upload": "<item id>"}`` of an uploaded GeoJSON
   file: ``run_submit`` replaces it with the file's content before validation.
+- A geometry or feature_collection input may also be a reference to a catalog layer of the
+  tenant (``LayerInfo``): ``{"layer": "<collection id>", "bbox": [minx, miny, maxx, maxy] or
+  absent, "bbox_srid": <int> (default 4326), "filter": "<text>" or absent, "filter_lang":
+  "cql2-text" | "sql-where"}``. Adapters pass the filter text as the client wrote it (OGC
+  CQL2 text; GPServer where clause); ``run_submit`` checks the layer is the tenant's, parses
+  the filter (``executors.layers.filters``), counts the features for admission and stores
+  on the run a ``{"source": {...}}`` descriptor that executors read (``executors.layers``):
+  database tiers read the layer where it lives, the others get its features.
 - multi: a list of values of the item type.
 """
 
@@ -213,6 +221,10 @@ class OutputRequest:
 
     transmission: str = "value"  # "value" | "reference"
     media_type: str | None = None
+    # Publish this (feature collection) output as a layer of the tenant when the run
+    # succeeds: {"collection_id": str, "title": str, "ttl_seconds": int | None}
+    # (OGC ``registerAs``; GPServer ``esri_out_feature_service_name``).
+    register_as: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +308,34 @@ class ExecutionResult:
     @property
     def is_finished(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """A catalog layer as adapters see it (OGC API - Features collection, GPServer URL input)."""
+
+    id: str  # collection id, unique per tenant ([A-Za-z0-9_.-], starts with a letter)
+    title: str
+    description: str
+    storage: str  # "postgis" (a table in this database) | "file" (read through GDAL)
+    source: str  # what the data is, for people: "table public.roads", "GeoPackage roads.gpkg"
+    srid: int
+    geometry_type: str  # GeoJSON type name, multi-types after normalisation; "Geometry" if mixed
+    fields: tuple[dict[str, str], ...]  # [{"name", "type"}] with the internal field types
+    extent: tuple[float, float, float, float] | None  # in EPSG:4326
+    feature_count: int
+    created: str  # RFC 3339
+    expires: str | None = None  # RFC 3339, for layers published with a TTL
+    run_id: str | None = None  # the run whose output this layer is
+
+
+@dataclass(frozen=True)
+class LayerPage:
+    """One page of a layer's features (OGC API - Features items)."""
+
+    features: dict[str, Any]  # internal feature_collection encoding, with feature "id"s
+    number_matched: int
+    number_returned: int
 
 
 def new_run_id() -> uuid.UUID:
