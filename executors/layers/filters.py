@@ -76,9 +76,12 @@ for the property as that kind:
 
 ``filter_sql`` emits for S_INTERSECTS ``geom && ST_Transform(ST_MakeEnvelope(...), srid)
 AND ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(...), srid))`` (two boxes across the
-antimeridian); latitudes are clamped to Web Mercator's ±85.0511° when the layer is in Web
-Mercator. ``filter_match`` builds the same transformed rectangle with pyproj and uses
-shapely. A feature without geometry is unknown.
+antimeridian; the four corners are transformed, as ST_Transform does, so the box's edges are
+straight lines in the layer's CRS). ``filter_match`` builds the same transformed rectangle
+with pyproj and uses shapely. A feature without geometry is unknown. A box the layer's CRS
+cannot represent (PROJ gives infinities) is a FilterError from ``filter_sql`` too, found with
+pyproj before any SQL runs; PROJ keeps the poles finite in Web Mercator, so a whole-world box
+works there.
 """
 
 from __future__ import annotations
@@ -124,8 +127,6 @@ _INSTANT = re.compile(
     r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_MERCATOR_MAX_LAT = 85.0511287798066
-_WEB_MERCATOR = frozenset({3857, 900913, 102100, 102113, 3785})
 _FUNCTION_HINTS = {
     "CASEI": "CASEI (case-insensitive comparison) is not supported",
     "ACCENTI": "ACCENTI (accent-insensitive comparison) is not supported",
@@ -1131,22 +1132,13 @@ def _bbox_plan(box: Mapping[str, Any]) -> tuple[tuple[tuple[float, float, float,
     return ((float(west), float(south), float(east), float(north)),), srid
 
 
-def _rectangles_for(
-    boxes: tuple[tuple[float, float, float, float], ...], box_srid: int, srid: int
-) -> tuple[tuple[float, float, float, float], ...]:
-    if srid in _WEB_MERCATOR and box_srid == 4326:
-        lim = _MERCATOR_MAX_LAT
-        return tuple((w, max(-lim, min(lim, s)), e, max(-lim, min(lim, n))) for w, s, e, n in boxes)
-    return boxes
-
-
 @lru_cache(maxsize=256)
 def _polygons(
     boxes: tuple[tuple[float, float, float, float], ...], box_srid: int, srid: int
 ) -> tuple[shapely.Geometry, ...]:
     """The rectangles as ST_Transform(ST_MakeEnvelope(...)) makes them: corners transformed."""
     out = []
-    for w, s, e, n in _rectangles_for(boxes, box_srid, srid):
+    for w, s, e, n in boxes:
         ring = np.array([(w, s), (w, n), (e, n), (e, s), (w, s)], dtype=float)
         if box_srid != srid:
             from executors.spatialref import transformer
@@ -1176,8 +1168,9 @@ class _Intersects(_Node):
         return np.where(shapely.is_missing(geoms), U, np.where(hit, T, F)).astype(np.int8)
 
     def sql(self, column: Column, geometry: sql.Composable, srid: int, params: list[Any]) -> sql.Composable:
+        _polygons(self.boxes, self.box_srid, srid)  # a FilterError now, not a database error later
         parts = []
-        for w, s, e, n in _rectangles_for(self.boxes, self.box_srid, srid):
+        for w, s, e, n in self.boxes:
             env = sql.SQL(
                 "ST_Transform(ST_MakeEnvelope(%s::float8, %s::float8, %s::float8, %s::float8, %s::integer), %s::integer)"
             )
