@@ -476,7 +476,7 @@ class _Parser:
         if pat.kind != "str":
             raise self.fail(f"LIKE takes a quoted pattern, found {pat.describe()}", pat)
         self.take()
-        if _like_regex(pat.value) is None:
+        if _like_tokens(pat.value) is None:
             raise _error("a LIKE pattern must not end with the escape character '\\'", pat.pos)
         return self.node({"op": "like", "args": [left, pat.value]}, tok.pos)
 
@@ -661,7 +661,7 @@ def _check(node: Any, depth: int, counter: list[int]) -> Any:
         if not isinstance(args[1], str):
             raise FilterError("'like' takes a string pattern", None)
         _check_literal(args[1])
-        if _like_regex(args[1]) is None:
+        if _like_tokens(args[1]) is None:
             raise FilterError("a LIKE pattern must not end with the escape character '\\'", None)
         return {"op": op, "args": [prop, args[1]]}
     if op == "in":
@@ -903,19 +903,47 @@ _OPS: dict[str, Callable[[int], bool]] = {
 }
 
 
-def _like_regex(pattern: str) -> re.Pattern[str] | None:
-    out, i = [], 0
+_ANY, _ONE = object(), object()  # LIKE's % and _
+
+
+def _like_tokens(pattern: str) -> list[Any] | None:
+    """A LIKE pattern as characters, _ANY and _ONE; None when it ends with the escape '\\'."""
+    out: list[Any] = []
+    i = 0
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
             if i + 1 == len(pattern):
                 return None
-            out.append(re.escape(pattern[i + 1]))
+            out.append(pattern[i + 1])
             i += 2
             continue
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+        out.append(_ANY if c == "%" else _ONE if c == "_" else c)
         i += 1
-    return re.compile("".join(out), re.DOTALL)
+    return out
+
+
+def _like(value: str, tokens: Sequence[Any]) -> bool:
+    """Wildcard matching in O(len(value) * len(tokens)): no regex, so no catastrophic backtracking."""
+    i = j = 0
+    star, mark = -1, 0
+    n, m = len(value), len(tokens)
+    while i < n:
+        if j < m and (tokens[j] is _ONE or tokens[j] == value[i]):
+            i += 1
+            j += 1
+        elif j < m and tokens[j] is _ANY:
+            star, mark = j, i
+            j += 1
+        elif star >= 0:
+            j = star + 1
+            mark += 1
+            i = mark
+        else:
+            return False
+    while j < m and tokens[j] is _ANY:
+        j += 1
+    return j == m
 
 
 # --------------------------------------------------------------------------- plans
@@ -1028,12 +1056,12 @@ class _Like(_Predicate):
     def __init__(self, name: str, pattern: str) -> None:
         super().__init__(name, "text")
         self.pattern = pattern
-        regex = _like_regex(pattern)
-        assert regex is not None
-        self.regex = regex
+        tokens = _like_tokens(pattern)
+        assert tokens is not None
+        self.tokens = tokens
 
     def test(self, value: Any) -> int:
-        return T if self.regex.fullmatch(value) else F
+        return T if _like(value, self.tokens) else F
 
     def sql(self, column: Column, geometry: sql.Composable, srid: int, params: list[Any]) -> sql.Composable:
         params.append(self.pattern)
