@@ -289,20 +289,18 @@ class _Parser:
             raise _error(f"the filter nests deeper than {MAX_DEPTH} levels", tok.pos)
 
     def or_expr(self) -> Any:
-        start = self.peek().pos
-        args = [self.and_expr()]
-        while self.peek().keyword("OR"):
-            self.take()
-            args.append(self.and_expr())
-        return args[0] if len(args) == 1 else self.node({"op": "or", "args": args}, start)
+        return self.joined("OR", self.and_expr)
 
     def and_expr(self) -> Any:
+        return self.joined("AND", self.not_expr)
+
+    def joined(self, word: str, operand: Callable[[], Any]) -> Any:
         start = self.peek().pos
-        args = [self.not_expr()]
-        while self.peek().keyword("AND"):
+        args = [operand()]
+        while self.peek().keyword(word):
             self.take()
-            args.append(self.not_expr())
-        return args[0] if len(args) == 1 else self.node({"op": "and", "args": args}, start)
+            args.append(operand())
+        return args[0] if len(args) == 1 else self.node({"op": word.lower(), "args": args}, start)
 
     def not_expr(self) -> Any:
         tok = self.peek()
