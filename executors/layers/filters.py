@@ -59,7 +59,7 @@ for the property as that kind:
 - number (``kind="number"``): exact decimal comparison (``numeric``). In Python, ints,
   floats (as their shortest decimal repr; NaN equals NaN and sorts above every number) and
   Decimals compare as numbers; a string compares as a number when it is a plain decimal
-  number (``^\\s*[+-]?(digits[.digits]|.digits)([eE][+-]?digits)?\\s*$``, ASCII digits), else
+  number (optional ASCII whitespace, sign, ``digits[.digits]`` or ``.digits``, exponent), else
   the comparison is unknown; booleans and other values are unknown. A caller whose column
   is text (JSON properties) should cast only such strings (e.g. ``CASE WHEN v ~ <that
   pattern> THEN v::numeric END``) so the database agrees and never fails on a cast.
