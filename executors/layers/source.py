@@ -379,6 +379,11 @@ def _read_file_all(source: LayerSource, *, skip: int = 0, max_features: int | No
         srid=source.srid,
         fields=[{"name": f["name"], "type": f.get("type", "string")} for f in source.fields],
     )
+    if polygon is not None and count:
+        # A spatial index (GeoPackage R-tree) hands features over in its own order.
+        order = np.argsort(np.asarray(ids), kind="stable")
+        features = features.take(order)
+        props = features.properties
     keep = np.ones(count, dtype=bool)
     if polygon is not None and count:
         keep &= np.asarray(shapely.intersects(features.geometries, polygon), dtype=bool)
