@@ -24,7 +24,7 @@ def table(django_db_blocker) -> LayerSource:
         cur.execute("CREATE TABLE public.src_pts (gid integer PRIMARY KEY, geom geometry(Point, 4326), v integer, name text)")
         cur.executemany(
             "INSERT INTO public.src_pts VALUES (%s, ST_SetSRID(ST_MakePoint(%s, %s), 4326), %s, %s)",
-            [(i + 1, float(x), float(y), int(v), f"p{i}") for i, ((x, y), v) in enumerate(zip(XY, VALUES))],
+            [(i + 1, float(x), float(y), int(v), f"p{i}") for i, ((x, y), v) in enumerate(zip(XY, VALUES, strict=False))],
         )
     return LayerSource(
         layer="pts", storage="postgis", label="table public.src_pts", srid=4326, geometry_type="Point",
@@ -102,7 +102,7 @@ def test_file_read_matches_gdal(gpkg):
     layer = DataSource(gpkg.path)[0]
     ref = [shapely.from_wkb(bytes(f.geom.wkb)) for f in layer]
     assert len(features) == len(ref) == 300
-    assert all(shapely.equals_exact(a, b, 0) for a, b in zip(features.geometries, ref))
+    assert all(shapely.equals_exact(a, b, 0) for a, b in zip(features.geometries, ref, strict=False))
     assert [p["v"] for p in features.properties] == [f.get("v") for f in layer]
     assert features.ids == list(range(1, 301))
     page = source_read(gpkg, limit=3, offset=10)
