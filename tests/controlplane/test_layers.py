@@ -373,3 +373,28 @@ def test_ingest_100k_points_hosted(tenant, reader, tmp_path, capsys):
         row = cur.fetchone()
     assert row[2:] == pytest.approx(tuple(xy[12344]))
     assert elapsed < 30
+
+
+def test_filters_agree_between_hosted_and_file(tenant, reader):
+    data = _zip_shapefile("virginia/vautm17n.shp")
+    for storage in ("hosted", "file"):
+        svc.layer_ingest(tenant_id=tenant.pk, collection_id=f"q{storage}", title="v", data=data, filename="v.zip",
+                         storage=storage)
+    _, attrs = _reference(str(dataset_file("virginia/vautm17n.shp")))
+    numeric, text = "Key", "NAME"
+    values = sorted(a[numeric] for a in attrs)
+    median = values[len(values) // 2]
+    cases = [
+        (f"{numeric} > {median!r}", [i + 1 for i, a in enumerate(attrs) if a[numeric] > median]),
+        (f"{text} LIKE 'A%' OR {numeric} <= {values[3]!r}",
+         [i + 1 for i, a in enumerate(attrs) if a[text].startswith("A") or a[numeric] <= values[3]]),
+    ]
+    for text_filter, expected in cases:
+        for storage in ("hosted", "file"):
+            page = layer_items(principal=reader, collection_id=f"q{storage}", filter=text_filter, limit=1000)
+            assert [f["id"] for f in page.features["features"]] == expected, (storage, text_filter)
+            assert page.number_matched == len(expected)
+    with pytest.raises(InvalidParameterValue, match="no property 'nope'.*its properties"):
+        layer_items(principal=reader, collection_id="qhosted", filter="nope = 1")
+    with pytest.raises(InvalidParameterValue, match="filter at position"):
+        layer_items(principal=reader, collection_id="qfile", filter=f"{numeric} >")
