@@ -44,14 +44,21 @@ class LayerAddForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if self.errors:
-            return data
         table, upload = (data.get("table") or "").strip(), data.get("file")
         if bool(table) == bool(upload):
             raise forms.ValidationError("Give either a table or a file.")
         operator = self.request is not None and admin_scope(self.request).operator
         if table and not operator:
             raise forms.ValidationError("Only operators register tables of the database.")
+        return data
+
+    def _post_clean(self) -> None:
+        """Once the form and the row's constraints are valid, the service makes the layer."""
+        super()._post_clean()
+        if self.errors:
+            return
+        data = self.cleaned_data
+        table, upload = (data.get("table") or "").strip(), data.get("file")
         tenant: Tenant = data["tenant"]
         actor = self.request.user if self.request is not None else None
         try:
@@ -71,11 +78,7 @@ class LayerAddForm(forms.ModelForm):
                     description=data.get("description") or "", actor=actor,
                 )
         except HonuaError as exc:
-            raise forms.ValidationError(exc.message) from exc
-        return data
-
-    def validate_unique(self) -> None:
-        """The service checked the collection id (and created the row)."""
+            self.add_error(None, exc.message)
 
 
 @admin.register(Layer)
