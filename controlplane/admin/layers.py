@@ -54,7 +54,7 @@ class LayerAddForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         """Once the form and the row's constraints are valid, the service makes the layer."""
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]
         if self.errors:
             return
         data = self.cleaned_data
