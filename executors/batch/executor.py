@@ -15,7 +15,15 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
-from executors.base import ExecutionContext, Executor, ExecutorError, InvalidInput, TierUnavailable
+from executors.base import (
+    Cancelled,
+    DeadlineExceeded,
+    ExecutionContext,
+    Executor,
+    ExecutorError,
+    InvalidInput,
+    TierUnavailable,
+)
 from executors.batch.local import BatchJob, LocalRunner, LocalRunnerConfig, Runner, TaskOutcome
 from executors.batch.manifest import (
     BUILTIN_TASKS_DIR,
@@ -111,6 +119,10 @@ class BatchExecutor(Executor):
             )
             outcome = runner.run(job, ctx)
             self._attach_logs(outcome, ctx)
+            if outcome.stopped == "cancelled":
+                raise Cancelled(f"{outcome.stop_reason}; the task's processes were killed")
+            if outcome.stopped == "timed_out":
+                raise DeadlineExceeded(f"{outcome.stop_reason}; the task's processes were killed")
             return self._outputs(manifest, outcome, ctx, runner)
         finally:
             staging.delete(ctx.run_id)

@@ -25,7 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from executors.base import Cancelled, DeadlineExceeded, ExecutionContext
+from executors.base import ExecutionContext
 from executors.batch.manifest import Manifest
 from executors.batch.staging import LocalStaging, Staging
 
@@ -59,12 +59,14 @@ class TaskOutcome:
     stderr: bytes
     stdout_truncated: bool = False
     stderr_truncated: bool = False
-    facts: dict[str, Any] = field(default_factory=dict)
+    # Set when the runner stopped the task: "cancelled" or "timed_out", with the reason.
+    stopped: str | None = None
+    stop_reason: str = ""
 
 
 class Runner:
-    """A place to run staged batch tasks. ``run`` blocks until the task ends; it raises
-    Cancelled / DeadlineExceeded after stopping the task."""
+    """A place to run staged batch tasks. ``run`` blocks until the task ends or the runner
+    stopped it (cancellation, timeout: ``TaskOutcome.stopped``)."""
 
     name = ""
 
@@ -254,7 +256,7 @@ class LocalRunner(Runner):
         offset = 0
         status = 0
         rusage: Any = None
-        stop: type[Exception] | None = None
+        stop: str | None = None
         try:
             while True:
                 pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
@@ -262,9 +264,9 @@ class LocalRunner(Runner):
                 if pid:
                     break
                 if ctx.cancel_event.is_set() or ctx.is_cancelled():
-                    stop = Cancelled
+                    stop = "cancelled"
                 elif time.monotonic() > deadline:
-                    stop = DeadlineExceeded
+                    stop = "timed_out"
                 if stop is not None:
                     status, rusage = self._kill(proc)
                     break
@@ -283,10 +285,6 @@ class LocalRunner(Runner):
                 if stream:
                     stream.close()
         self._forward_events(events, offset, ctx)
-        if stop is Cancelled:
-            raise Cancelled("the run was cancelled; the task's processes were killed")
-        if stop is DeadlineExceeded:
-            raise DeadlineExceeded(f"{timeout_reason}; the task's processes were killed")
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         result = self._read_result(out)
@@ -302,6 +300,8 @@ class LocalRunner(Runner):
             stderr=stderr.data(),
             stdout_truncated=stdout.truncated,
             stderr_truncated=stderr.truncated,
+            stopped=stop,
+            stop_reason=timeout_reason if stop == "timed_out" else "the run was cancelled",
         )
 
     def _read_result(self, out: Path) -> dict[str, Any] | None:

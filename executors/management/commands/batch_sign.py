@@ -9,7 +9,14 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from executors.batch.executor import signature_file, signing_key, task_dirs
-from executors.batch.manifest import ManifestRefused, file_sha256, manifest_load, manifest_sign, task_dir, task_names
+from executors.batch.manifest import (
+    ManifestRefused,
+    file_sha256,
+    manifest_load,
+    manifest_sign,
+    task_dir,
+    task_names,
+)
 
 
 class Command(BaseCommand):

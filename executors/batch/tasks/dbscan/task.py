@@ -28,7 +28,7 @@ def run(inputs, ctx):
             renumber[label] = len(renumber)
     ctx.message("info", f"{len(renumber)} clusters, {int((labels < 0).sum())} noise points")
     features = []
-    for f, label in zip(fc["features"], labels):
+    for f, label in zip(fc["features"], labels, strict=True):
         props = dict(f.get("properties") or {})
         props["cluster_id"] = renumber.get(label, -1)
         features.append({"type": "Feature", "geometry": f["geometry"], "properties": props})

@@ -2,7 +2,7 @@
 
 import numpy as np
 from esda.getisord import G_Local
-from libpysal.weights import DistanceBand, KNN
+from libpysal.weights import KNN, DistanceBand
 from scipy.stats import norm
 
 
@@ -49,7 +49,7 @@ def run(inputs, ctx):
     z = np.asarray(g.Zs, dtype=float)
     p = 2.0 * norm.sf(np.abs(z))
     features = []
-    for f, zi, pi in zip(fc["features"], z, p):
+    for f, zi, pi in zip(fc["features"], z, p, strict=True):
         props = dict(f.get("properties") or {})
         props.update({"gi_z": float(zi), "gi_p": float(pi), "hotspot": _label(zi, pi)})
         features.append({"type": "Feature", "geometry": f["geometry"], "properties": props})

@@ -42,7 +42,7 @@ def run(inputs, ctx):
     values = (w * z[idx]).sum(axis=1) / w.sum(axis=1)
     ctx.progress(90, "interpolated")
     features = []
-    for f, v in zip(targets["features"], values):
+    for f, v in zip(targets["features"], values, strict=True):
         props = dict(f.get("properties") or {})
         props["value"] = float(v)
         features.append({"type": "Feature", "geometry": f["geometry"], "properties": props})

@@ -37,7 +37,7 @@ def run(inputs, ctx):
     values, variances = ok.execute("points", txy[:, 0], txy[:, 1])
     ctx.message("info", f"variogram {model}: " + ", ".join(f"{p:.6g}" for p in ok.variogram_model_parameters))
     features = []
-    for f, v, s2 in zip(targets["features"], np.asarray(values), np.asarray(variances)):
+    for f, v, s2 in zip(targets["features"], np.asarray(values), np.asarray(variances), strict=True):
         props = dict(f.get("properties") or {})
         props["value"] = float(v)
         props["variance"] = float(s2)
