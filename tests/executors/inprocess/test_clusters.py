@@ -8,13 +8,12 @@ import pytest
 import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from executors.base import ExecutionContext, InvalidInput
 from executors.inprocess.cluster_within import cluster_within
 from executors.inprocess.kmeans import kmeans, kmeans_labels
-from tests.executors.postgis.support import blobs, by_first_member, fc, inertia
+from tests.executors.postgis.support import blobs, by_first_member, fc, inertia, reference_kmeans
 
 
 def _ctx(handler: str) -> ExecutionContext:
@@ -38,7 +37,7 @@ def components(geoms: np.ndarray, distance: float) -> list[int]:
 def test_kmeans_separated_blobs_are_sklearns_partition(seed):
     xy = blobs(seed, 30.0)
     labels = kmeans_labels(xy, 5)
-    reference = KMeans(n_clusters=5, n_init=10, random_state=0).fit(xy).labels_
+    reference = reference_kmeans(xy, 5, 10).labels_
     assert adjusted_rand_score(reference, labels) == 1.0
     assert labels.tolist() == by_first_member(reference)
 
@@ -47,7 +46,7 @@ def test_kmeans_separated_blobs_are_sklearns_partition(seed):
 def test_kmeans_overlapping_data_reach_sklearns_inertia_within_one_percent(seed):
     xy = blobs(seed, 300.0)
     labels = kmeans_labels(xy, 5)
-    reference = KMeans(n_clusters=5, n_init=10, random_state=0).fit(xy)
+    reference = reference_kmeans(xy, 5, 10)
     assert inertia(xy, labels) <= reference.inertia_ * 1.01
     assert kmeans_labels(xy, 5).tolist() == labels.tolist()  # a fixed seed: one answer
 

@@ -7,13 +7,12 @@ import psycopg
 import pytest
 import shapely
 from pyproj import Transformer
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 from executors.base import ExecutionContext, InvalidInput
 from executors.inprocess.kmeans import kmeans as inprocess_kmeans
 from executors.postgis.executor import PostGISExecutor
-from tests.executors.postgis.support import blobs, by_first_member, fc, inertia, wkb
+from tests.executors.postgis.support import blobs, by_first_member, fc, inertia, reference_kmeans, wkb
 from tests.executors.realdata.datasets import read_layer
 
 SQL = "SELECT ordinal, cluster_id FROM honua_gp.kmeans(%s::bytea[], %s, %s{extra})"
@@ -28,7 +27,7 @@ def kmeans(as_role, geoms, srid, k, extra="", *params) -> list[int]:
 def test_separated_blobs_give_sklearns_partition_numbered_by_first_member(as_role):
     xy = blobs(1, 30.0)
     labels = kmeans(as_role, list(shapely.points(xy)), 32632, 5)
-    reference = KMeans(n_clusters=5, n_init=10, random_state=0).fit(xy).labels_
+    reference = reference_kmeans(xy, 5, 10).labels_
     assert adjusted_rand_score(reference, labels) == 1.0
     assert labels == by_first_member(reference)
 
@@ -36,7 +35,7 @@ def test_separated_blobs_give_sklearns_partition_numbered_by_first_member(as_rol
 def test_overlapping_data_reach_sklearns_inertia_within_one_percent(as_role):
     xy = blobs(2, 300.0)
     labels = kmeans(as_role, list(shapely.points(xy)), 32632, 5)
-    reference = KMeans(n_clusters=5, n_init=10, random_state=0).fit(xy)
+    reference = reference_kmeans(xy, 5, 10)
     assert inertia(xy, labels) <= reference.inertia_ * 1.01
     assert len(set(labels)) == 5
 
@@ -49,7 +48,7 @@ def test_lon_lat_is_clustered_on_the_ground(as_role):
         4326, f"+proj=aeqd +lat_0={lonlat[:, 1].mean():.8f} +lon_0={lon:.8f} +datum=WGS84", always_xy=True
     )
     ground = np.column_stack(aeqd.transform(lonlat[:, 0], lonlat[:, 1]))
-    reference = KMeans(n_clusters=5, n_init=10, random_state=0).fit(ground).labels_
+    reference = reference_kmeans(ground, 5, 10).labels_
     assert labels == by_first_member(reference)
 
 
@@ -127,7 +126,7 @@ def test_cholera_deaths_on_the_ground_against_sklearns_best_inertia(k, postgis_r
     deaths = read_layer("snow_maps/SohoPeople.shp")
     inputs = {"features": deaths.collection, "k": k}
     ground = _ground(deaths)
-    best = KMeans(n_clusters=k, n_init=50, random_state=0).fit(ground).inertia_
+    best = reference_kmeans(ground, k, 50).inertia_
     ours = [f["properties"]["cluster_id"] for f in inprocess_kmeans(inputs, _ctx())["features"]]
     theirs = [
         f["properties"]["cluster_id"]
