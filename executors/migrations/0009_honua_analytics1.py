@@ -9,9 +9,7 @@ from executors.postgis.sqlfiles import install
 class Migration(migrations.Migration):
     dependencies = [("executors", "0008_honua_dbscan_v2")]
     operations = [
-        install(
-            "delaunay", 1, drops=["delaunay(bytea[], integer, double precision, boolean)"]
-        ),
+        install("delaunay", 1, drops=["delaunay(bytea[], integer, double precision, boolean)"]),
         install("kmeans", 1, drops=["kmeans(bytea[], integer, integer, text)"]),
         install(
             "cluster_within",

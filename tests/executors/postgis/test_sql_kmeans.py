@@ -12,7 +12,14 @@ from sklearn.metrics import adjusted_rand_score
 from executors.base import ExecutionContext, InvalidInput
 from executors.inprocess.kmeans import kmeans as inprocess_kmeans
 from executors.postgis.executor import PostGISExecutor
-from tests.executors.postgis.support import blobs, by_first_member, fc, inertia, reference_kmeans, wkb
+from tests.executors.postgis.support import (
+    blobs,
+    by_first_member,
+    fc,
+    inertia,
+    reference_kmeans,
+    wkb,
+)
 from tests.executors.realdata.datasets import read_layer
 
 SQL = "SELECT ordinal, cluster_id FROM honua_gp.kmeans(%s::bytea[], %s, %s{extra})"
