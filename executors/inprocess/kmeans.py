@@ -6,8 +6,9 @@ azimuthal equidistant projection centred on them; other projected points in the 
 plane) and number clusters 0, 1, ... in the order of their first member, so one partition
 gets one labelling whichever tier made it. The partitions themselves may differ where the
 data are ambiguous: k-means only finds a local optimum, and the tiers start from different
-seeds (here: ``N_INIT`` greedy k-means++ starts from a fixed random seed, the one of least
-inertia kept, so one input always gives one answer). Points with no more than k distinct
+seeds (here: greedy k-means++ starts from a fixed random seed, ``N_INIT`` of them when
+points x clusters is at most ``SMALL_WORK``, else one, the one of least inertia kept, so
+one input always gives one answer). Points with no more than k distinct
 locations get one cluster per location; null and empty geometries get -1.
 """
 
@@ -28,8 +29,9 @@ from executors.spatialref import WEB_MERCATOR_SRIDS
 MAX_K = 1000  # the catalog's maximum (executors.postgis.registry.KMEANS_MAX_K too)
 SEED = 20261125
 N_INIT = 3
+SMALL_WORK = 2_000_000  # points x clusters up to which N_INIT starts are made
 MAX_ITERATIONS = 300
-_CELLS_PER_CHUNK = 1_000_000  # point-centre distances computed at once
+TOLERANCE = 1e-4
 
 
 def kmeans(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
@@ -64,10 +66,11 @@ def kmeans_labels(xy: np.ndarray, k: int, job: Job | None = None) -> np.ndarray:
     if len(locations) <= k:
         return number_by_first_member(inverse.reshape(-1))
     rng = np.random.default_rng(SEED)
+    starts = N_INIT if len(xy) * k <= SMALL_WORK else 1
     best: tuple[np.ndarray, float] | None = None
-    for attempt in range(N_INIT):
+    for attempt in range(starts):
         if job is not None:
-            job.checkpoint(10 + 80 * attempt // N_INIT, f"k-means start {attempt + 1} of {N_INIT}")
+            job.checkpoint(10 + 80 * attempt // starts, f"k-means start {attempt + 1} of {starts}")
         labels, inertia = _lloyd(xy, _seeds(xy, k, rng), job)
         if best is None or inertia < best[1]:
             best = (labels, inertia)
@@ -95,21 +98,25 @@ def _seeds(xy: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _nearest(xy: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of each point's nearest centre and the squared distance to it."""
-    n = len(xy)
-    labels = np.empty(n, dtype=np.int64)
-    d2 = np.empty(n)
-    step = max(1, _CELLS_PER_CHUNK // len(centres))
-    for lo in range(0, n, step):
-        d = ((xy[lo : lo + step, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        labels[lo : lo + step] = np.argmin(d, axis=1)
-        d2[lo : lo + step] = d[np.arange(len(d)), labels[lo : lo + step]]
+    """Index of each point's nearest centre and the squared distance to it (one pass over
+    the points per centre: a matrix product with an inner dimension of 2 is slower, and
+    BLAS threads crawl on a busy machine)."""
+    x, y = xy[:, 0], xy[:, 1]
+    labels = np.zeros(len(xy), dtype=np.int64)
+    d2 = (x - centres[0, 0]) ** 2 + (y - centres[0, 1]) ** 2
+    for c in range(1, len(centres)):
+        d = (x - centres[c, 0]) ** 2 + (y - centres[c, 1]) ** 2
+        closer = d < d2
+        labels[closer] = c
+        np.minimum(d2, d, out=d2)
     return labels, d2
 
 
 def _lloyd(xy: np.ndarray, centres: np.ndarray, job: Job | None) -> tuple[np.ndarray, float]:
-    """Lloyd iterations until no point changes cluster: (labels, inertia)."""
+    """Lloyd iterations until no point changes cluster or the centres move less than
+    ``TOLERANCE`` of the data's variance (scikit-learn's rule): (labels, inertia)."""
     k = len(centres)
+    settled = TOLERANCE * float(np.var(xy, axis=0).mean())
     labels, d2 = _nearest(xy, centres)
     for _ in range(MAX_ITERATIONS):
         if job is not None:
@@ -118,12 +125,15 @@ def _lloyd(xy: np.ndarray, centres: np.ndarray, job: Job | None) -> tuple[np.nda
         sums = np.stack(
             [np.bincount(labels, xy[:, 0], k), np.bincount(labels, xy[:, 1], k)], axis=1
         )
-        centres = sums / np.maximum(counts, 1)[:, None]
+        moved = sums / np.maximum(counts, 1)[:, None]
         empty = np.flatnonzero(counts == 0)
         if len(empty):  # an emptied cluster restarts at the points farthest from theirs
-            centres[empty] = xy[np.argsort(d2)[::-1][: len(empty)]]
+            moved[empty] = xy[np.argsort(d2)[::-1][: len(empty)]]
+        shift = float(((moved - centres) ** 2).sum())
+        centres = moved
         new_labels, d2 = _nearest(xy, centres)
-        if np.array_equal(new_labels, labels):
+        if np.array_equal(new_labels, labels) or shift <= settled:
+            labels = new_labels
             break
         labels = new_labels
     return labels, float(d2.sum())

@@ -179,3 +179,21 @@ def test_executor_writes_the_output_srid_and_reports_bad_input():
             {"features": fc(pts, srid=3857), "tolerance": {"value": 1, "unit": "degree"}},
             _ctx(),
         )
+
+
+@pytest.mark.django_db
+def test_both_tiers_split_the_same_edges_at_the_antimeridian():
+    rng = np.random.default_rng(17)
+    lon = rng.uniform(179.5, 180.5, 40)
+    lonlat = np.column_stack([np.where(lon > 180, lon - 360, lon), rng.uniform(-0.5, 0.5, 40)])
+    inputs = {"features": fc(list(shapely.points(lonlat))), "only_edges": True}
+    ours = _shapes(PostGISExecutor().execute("delaunay", inputs, _ctx())["result"])
+    theirs = _shapes(inprocess_delaunay(inputs, _ctx()))
+
+    def key(g):
+        return frozenset(map(tuple, shapely.get_coordinates(g).round(7).tolist()))
+
+    assert {key(g) for g in ours} == {key(g) for g in theirs}
+    split = [g for g in ours if g.geom_type == "MultiLineString"]
+    assert split and all(-180 <= g.bounds[0] and g.bounds[2] <= 180 for g in ours)
+    assert max(shapely.length(g) for g in ours) < 1.5
