@@ -34,6 +34,8 @@ from executors.base import (
 from executors.geodata import Features, read_features, write_features
 from executors.postgis.registry import (
     GEOMETRY_PER_INPUT,
+    NEW_FEATURES,
+    VALUE_PER_INPUT,
     SqlFunction,
     frame_for,
     function_for,
@@ -129,7 +131,7 @@ class PostGISExecutor(Executor):
         args = fn.build(inputs, frame)
 
         reproject_input = frame.srid != source.srid
-        if fn.output != GEOMETRY_PER_INPUT and out_srid == source.srid:
+        if fn.output == VALUE_PER_INPUT and out_srid == source.srid:
             geometry_out = "none"  # the input geometries are returned as they came
         elif out_srid != frame.srid:
             geometry_out = "transform"
@@ -264,10 +266,10 @@ def _result(
     dissolved: bool,
 ) -> dict[str, Any]:
     n = len(source)
+    if fn.output == NEW_FEATURES or dissolved:
+        geoms = _geometries([r[1] for r in rows])
+        return write_features(Features(geoms, [{} for _ in rows], [None] * len(rows), out_srid))
     if fn.output == GEOMETRY_PER_INPUT:
-        if dissolved:
-            geoms = _geometries([r[1] for r in rows])
-            return write_features(Features(geoms, [{} for _ in rows], [None] * len(rows), out_srid))
         placed = np.full(n, None, dtype=object)
         if rows:
             placed[np.fromiter((r[0] - 1 for r in rows), dtype=np.intp, count=len(rows))] = (

@@ -21,12 +21,14 @@ from executors.spatialref import WEB_MERCATOR_SRIDS
 from executors.units import LINEAR_UNITS
 
 METHODS = ("auto", "planar", "geodesic")
+KMEANS_MAX_K = 1000  # the catalog's maximum of kmeans' k
 CAP_STYLES = ("round", "flat", "square")
 JOIN_STYLES = ("round", "mitre", "bevel")
 
 # How the rows of a function become the ``result`` feature collection.
 GEOMETRY_PER_INPUT = "geometry"  # (ordinal, geom): a new geometry per input (NULL: dissolved)
 VALUE_PER_INPUT = "value"  # (ordinal, value, geom): the input feature plus one property
+NEW_FEATURES = "new"  # (ordinal, geom): new features without properties, in ordinal order
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,25 @@ def _dbscan_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
     return (eps, _integer(inputs, "min_points", 5, 1, 1_000_000), sql_method)
 
 
+def _delaunay_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    return (snapping_tolerance(inputs, frame), _boolean(inputs, "only_edges", False))
+
+
+def _kmeans_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    return (
+        _integer(inputs, "k", None, 1, KMEANS_MAX_K),
+        _choice(inputs, "method", METHODS, "auto"),
+    )
+
+
+def _cluster_within_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    value, unit = _linear_unit(inputs, "distance")
+    if value < 0:
+        raise InvalidInput("distance: must not be negative")
+    method = _choice(inputs, "method", METHODS, "auto")
+    return distance_in_frame(value, unit, method, frame, "distance")
+
+
 FUNCTIONS: dict[str, SqlFunction] = {
     f.handler: f
     for f in (
@@ -281,6 +302,33 @@ FUNCTIONS: dict[str, SqlFunction] = {
             value_property="cluster_id",
             value_type="integer",
             value_default=-1,  # noise, as Esri's density-based clustering
+        ),
+        SqlFunction(
+            handler="delaunay",
+            function="honua_gp.delaunay",
+            arg_types=("double precision", "boolean"),
+            build=_delaunay_args,
+            output=NEW_FEATURES,
+        ),
+        SqlFunction(
+            handler="kmeans",
+            function="honua_gp.kmeans",
+            arg_types=("integer", "text"),
+            build=_kmeans_args,
+            output=VALUE_PER_INPUT,
+            value_property="cluster_id",
+            value_type="integer",
+            value_default=-1,  # no geometry: in no cluster
+        ),
+        SqlFunction(
+            handler="cluster_within",
+            function="honua_gp.cluster_within",
+            arg_types=("double precision", "text"),
+            build=_cluster_within_args,
+            output=VALUE_PER_INPUT,
+            value_property="cluster_id",
+            value_type="integer",
+            value_default=-1,  # no geometry: in no cluster
         ),
     )
 }
