@@ -56,6 +56,7 @@ setup:
 	$(MANAGE_LOCKED) migrate --noinput
 	$(MANAGE_LOCKED) sync_catalog
 	$(MANAGE_LOCKED) ensure_demo
+	$(MANAGE_LOCKED) s3_lifecycle
 	$(MANAGE_LOCKED) collectstatic --noinput --verbosity 0
 
 run: setup

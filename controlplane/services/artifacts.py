@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import logging
 import tempfile
 import time
@@ -121,6 +122,27 @@ class LocalArtifactStore(ArtifactStore):
         return {"store": self.name}
 
 
+class _S3Body(io.RawIOBase):
+    """botocore's response body as a file object. Not the body itself: its ``with`` yields the
+    raw urllib3 stream, which skips the checks of the length and the checksum."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._body.close()
+        super().close()
+
+
 def _s3(name: str) -> Any:
     return settings.HONUA.get(f"S3_{name}", "")
 
@@ -162,7 +184,9 @@ class S3ArtifactStore(ArtifactStore):
             Key=key,
             Body=data,
             ContentType=media_type,
-            # S3 refuses the write unless the bytes it got have this digest.
+            # S3 refuses the write unless the bytes it got have this digest, keeps it, and
+            # returns it on reads in checksum mode (``open``), where botocore checks it.
+            ChecksumAlgorithm="SHA256",
             ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode(),
             Tagging=urlencode(tags),
             **self._encryption(),
@@ -182,8 +206,7 @@ class S3ArtifactStore(ArtifactStore):
             if _missing(exc):
                 raise ArtifactGone(key) from exc
             raise
-        body: IO[bytes] = response["Body"]
-        return body
+        return io.BufferedReader(_S3Body(response["Body"]), buffer_size=256 * 1024)
 
     def delete(self, key: str) -> None:
         self.client().delete_object(Bucket=self.bucket, Key=key)
@@ -230,6 +253,38 @@ def _file_name(name: str, media_type: str) -> str:
     if "." in name or not extensions:
         return name
     return f"{name}.{extensions[0]}"
+
+
+LIFECYCLE_RULE_ID = "honua-artifacts-expiry"
+
+
+def s3_lifecycle_install(*, days: int) -> dict[str, Any]:
+    """Install (or replace) the bucket lifecycle rule that expires Honua's objects (its prefix,
+    tagged ``honua-retention=ttl``) ``days`` after they were written; the bucket's other rules
+    stay. Honua deletes expired artifacts itself: this catches what it could not (a write whose
+    transaction rolled back, a deletion that failed). Returns the rule."""
+    from botocore.exceptions import ClientError
+
+    store = _STORES[S3ArtifactStore.name]
+    assert isinstance(store, S3ArtifactStore)
+    client = store.client()
+    tag = {"Key": RETENTION_TAG[0], "Value": RETENTION_TAG[1]}
+    prefix = str(_s3("PREFIX") or "")
+    rule: dict[str, Any] = {
+        "ID": LIFECYCLE_RULE_ID,
+        "Status": "Enabled",
+        "Filter": {"And": {"Prefix": prefix, "Tags": [tag]}} if prefix else {"Tag": tag},
+        "Expiration": {"Days": int(days)},
+    }
+    try:
+        rules = client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+            raise
+        rules = []
+    rules = [r for r in rules if r.get("ID") != LIFECYCLE_RULE_ID] + [rule]
+    client.put_bucket_lifecycle_configuration(Bucket=store.bucket, LifecycleConfiguration={"Rules": rules})
+    return rule
 
 
 _STORES: dict[str, ArtifactStore] = {s.name: s for s in (LocalArtifactStore(), S3ArtifactStore())}
