@@ -27,7 +27,6 @@ from controlplane.services.artifacts import (
     artifact_create,
     artifact_link,
     artifact_read,
-    artifact_store,
     artifact_stream,
 )
 from controlplane.services.aws import aws_client
