@@ -112,6 +112,28 @@ def test_kms_encryption_by_setting(s3_store, settings):
     assert artifact_read(art) == b"secret"
 
 
+def test_no_encryption_header_when_sse_is_none(s3_store, settings):
+    settings.HONUA = {**settings.HONUA, "S3_SSE": "none"}
+    art = artifact_create(tenant_id=_tenant_id(), run_id=None, name="p", data=b"plain", media_type="text/plain")
+    assert "ServerSideEncryption" not in s3_store.s3.head_object(Bucket=s3_store.bucket, Key=art.key)
+
+
+def test_honuas_own_signed_url_streams_an_s3_artifact(s3_store, client, settings):
+    import hmac
+
+    def _signature(artifact_id: str, expires: int) -> str:  # the URL signature, computed here
+        return hmac.new(settings.SECRET_KEY.encode(), f"{artifact_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    art = artifact_create(tenant_id=_tenant_id(), run_id=None, name="blob", data=DATA, media_type="image/png")
+    expires = int(time.time()) + 60
+    response = client.get(f"/artifacts/{art.id}", {"expires": expires, "sig": _signature(str(art.id), expires)})
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response["Content-Length"] == str(len(DATA)) and b"".join(response.streaming_content) == DATA
+    s3_store.s3.delete_object(Bucket=s3_store.bucket, Key=art.key)
+    response = client.get(f"/artifacts/{art.id}", {"expires": expires, "sig": _signature(str(art.id), expires)})
+    assert response.status_code == 404 and b"no longer stored" in response.content
+
+
 def test_artifacts_stay_in_the_store_they_were_written_to(s3_store, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "artifacts"
     settings.HONUA = {**settings.HONUA, "ARTIFACT_STORE": "local"}
