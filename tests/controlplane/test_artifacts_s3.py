@@ -134,7 +134,7 @@ def test_honuas_own_signed_url_streams_an_s3_artifact(s3_store, client, settings
     assert response.status_code == 404 and b"no longer stored" in response.content
 
 
-def test_artifacts_stay_in_the_store_they_were_written_to(s3_store, settings, tmp_path):
+def test_artifacts_stay_in_the_store_they_were_written_to(s3_store, settings, tmp_path, client):
     settings.MEDIA_ROOT = tmp_path / "artifacts"
     settings.HONUA = {**settings.HONUA, "ARTIFACT_STORE": "local"}
     local = artifact_create(tenant_id=_tenant_id(), run_id=None, name="old", data=b"local bytes", media_type="text/plain")
@@ -145,6 +145,11 @@ def test_artifacts_stay_in_the_store_they_were_written_to(s3_store, settings, tm
     assert (tmp_path / "artifacts" / local.key).read_bytes() == b"local bytes"
     assert "/artifacts/" in artifact_link(local.id, base_url="http://testserver/")["href"]
     assert artifact_link(remote.id, base_url="http://testserver/")["href"].startswith(s3_store.aws.endpoint_url)
+    # Back to local: every link is Honua's, which serves the S3 artifact too.
+    settings.HONUA = {**settings.HONUA, "ARTIFACT_STORE": "local"}
+    href = artifact_link(remote.id, base_url="http://testserver/")["href"]
+    assert href.startswith("http://testserver/artifacts/")
+    assert b"".join(client.get(href).streaming_content) == b"s3 bytes"
 
 
 def test_one_client_per_process_shared_by_threads(s3_store, settings):
