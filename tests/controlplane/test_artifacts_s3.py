@@ -165,6 +165,25 @@ def test_one_client_per_process_shared_by_threads(s3_store, settings):
     assert config.retries["mode"] == "standard" and config.connect_timeout == 5.0 and config.read_timeout == 30.0
 
 
+def test_a_forked_child_makes_its_own_client(s3_store, settings):
+    import os
+
+    args = {"region": settings.HONUA["S3_REGION"], "endpoint_url": settings.HONUA["S3_ENDPOINT_URL"]}
+    parent = aws_client("s3", **args)  # kept alive here, in the child too
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a new client, and it works
+        try:
+            client = aws_client("s3", **args)
+            client.head_bucket(Bucket=s3_store.bucket)
+            os.write(write, b"new" if client is not parent else b"same")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 10) == b"new"
+
+
 # --- presigned links ---------------------------------------------------------------------------
 
 
@@ -242,6 +261,8 @@ def test_gpserver_results_spilled_to_s3_and_an_uploaded_item_from_s3(s3_store, s
     item = UploadItem.objects.select_related("artifact").get(id=item_id)
     assert item.artifact.store == "s3"
     assert s3_store.s3.get_object(Bucket=s3_store.bucket, Key=item.artifact.key)["Body"].read() == PNG
+    download = client.get(f"{ANALYSIS}/uploads/{item_id}/download")  # streamed from S3 through Honua
+    assert b"".join(download.streaming_content) == PNG and download["Content-Length"] == str(len(PNG))
     text = "spilled " * 40
     job = json.loads(client.post(f"{ANALYSIS}/echo/submitJob", {
         "f": "json", "string_input": text, "binary_input": json.dumps({"itemID": item_id}),
