@@ -40,7 +40,7 @@ from controlplane.exceptions import (
 )
 from controlplane.models import Artifact, Layer
 from controlplane.models.layers import COLLECTION_ID_RE, HOSTED_SCHEMA
-from controlplane.services.artifacts import artifact_create, artifact_open, artifact_store_delete
+from controlplane.services.artifacts import artifact_create, artifact_local_path, artifact_store_delete
 from controlplane.services.audit import audit_record
 from controlplane.services.mediatypes import media_type_sniff
 from executors.base import InvalidInput
@@ -464,7 +464,7 @@ def layer_source(layer: Layer) -> LayerSource:
         archive = bool(layer.open_options.get("_archive")) if layer.open_options else False
         options = {k: str(v) for k, v in (layer.open_options or {}).items() if not k.startswith("_")}
         return LayerSource(
-            storage="file", path=gdal_path(artifact_open(layer.artifact), layer.format, archive),
+            storage="file", path=gdal_path(artifact_local_path(layer.artifact), layer.format, archive),
             driver=layer.format, sublayer=layer.sublayer, open_options=options, **common,
         )
     return LayerSource(
