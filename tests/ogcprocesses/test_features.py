@@ -29,7 +29,7 @@ from controlplane.services.layers import layer_ingest
 from ogcprocesses import translate
 from tests.executors.realdata.datasets import dataset_file
 from tests.gpserver.support import ANALYSIS, assert_error
-from tests.identity import key_of, member
+from tests.identity import fast_passwords, key_of, member  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ogc")]
 
@@ -62,7 +62,7 @@ def reference(path: Path, srid: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
         to84 = Transformer.from_crs(srid, 4326, always_xy=True)
         geoms = shapely.transform(geoms, lambda xy: np.column_stack(to84.transform(xy[:, 0], xy[:, 1])))
     names = list(meta["fields"])
-    rows = [{n: (c[i].item() if hasattr(c[i], "item") else c[i]) for n, c in zip(names, columns)}
+    rows = [{n: (c[i].item() if hasattr(c[i], "item") else c[i]) for n, c in zip(names, columns, strict=True)}
             for i in range(len(geoms))]
     return geoms, rows
 
@@ -229,7 +229,7 @@ def test_paging_walk_returns_every_feature_exactly_once(client, acme, storage):
     ingest(acme, "soho", "snow_maps/SohoPeople.shp", storage=storage)
     geoms, rows = reference(dataset_file("snow_maps/SohoPeople.shp"), 3857)
     expected = Counter(
-        (round(g.x, 7), round(g.y, 7), r["Count"]) for g, r in zip(geoms, rows)
+        (round(g.x, 7), round(g.y, 7), r["Count"]) for g, r in zip(geoms, rows, strict=True)
     )
     url = "collections/soho/items?limit=50"
     seen_ids: list[Any] = []
@@ -279,7 +279,7 @@ def test_one_page_default_limit_properties_and_headers(client, acme):
     assert_items(doc)
     assert doc["numberMatched"] == 49 and doc["numberReturned"] == 10  # the default limit
     assert "Link" in response and 'rel=next' in response["Link"]
-    by_polyid = {r["POLYID"]: (g, r) for g, r in zip(geoms, rows)}
+    by_polyid = {r["POLYID"]: (g, r) for g, r in zip(geoms, rows, strict=True)}
     for feature in doc["features"]:
         geom, row = by_polyid[feature["properties"]["POLYID"]]
         assert feature["properties"]["NEIG"] == row["NEIG"]
@@ -331,7 +331,7 @@ def test_bbox_in_the_layers_own_crs(client, acme):
     assert {f["properties"]["AreaID"] for f in doc["features"]} == want and len(want) > 3
     # Served in CRS84: the polygons reprojected with pyproj agree with the served ones.
     to84 = Transformer.from_crs(30166, 4326, always_xy=True)
-    by_id = {int(a): g for a, g in zip(area_ids, native)}
+    by_id = {int(a): g for a, g in zip(area_ids, native, strict=True)}
     for feature in doc["features"][:20]:
         served = shapely.geometry.shape(feature["geometry"])
         ours = shapely.transform(by_id[feature["properties"]["AreaID"]],
