@@ -141,6 +141,8 @@ class UploadListView(FeaturesView):
                 raise MissingParameter("the upload is empty: send the file as the body")
             name = tf.upload_name(request.headers.get("Content-Disposition"), request.query_params.get("filename"))
             content = bytes(data)
+        elif not request.content_type.startswith("multipart/"):
+            raise MissingParameter("the upload is empty: send the file as the body (with ?filename=)")
         else:
             upload = request.FILES.get("file")
             if upload is None:

@@ -694,7 +694,7 @@ def layer_ingest(
             )
             Artifact.objects.filter(pk=artifact.pk).update(expires_at=None)
             layer = Layer.objects.create(
-                kind=Layer.Kind.FILE, artifact=artifact, sublayer=chosen, open_options=stored_options, **base
+                kind=Layer.Kind.FILE, artifact=artifact, sublayer=chosen if names_needed else "", open_options=stored_options, **base
             )
             _audit("layer.ingest", layer, actor)
     except Exception:

@@ -29,7 +29,7 @@ from controlplane.services.layers import layer_ingest
 from ogcprocesses import translate
 from tests.executors.realdata.datasets import dataset_file
 from tests.gpserver.support import ANALYSIS, assert_error
-from tests.identity import fast_passwords, key_of, member  # noqa: F401  (a fixture)
+from tests.identity import fast_passwords, key_of, member, rule  # noqa: F401  (a fixture)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ogc")]
 
@@ -448,6 +448,7 @@ def test_upload_refusals_in_the_ogc_format(client, acme, settings):
               413)
 
 
+@pytest.mark.django_db(transaction=True)  # the sync run reads the upload on its own connection
 def test_an_ogc_upload_is_a_file_input_of_an_execute(client, acme):
     item = upload_raw(client, acme, PNG).json()
     href = item["links"][0]["href"]
@@ -528,7 +529,13 @@ def test_viewers_may_read_but_not_ingest(client, acme):
     gp = client.post(f"{ANALYSIS}/uploads/{item['id']}/ingest", {"collectionId": "mine", "f": "json"},
                      headers=headers)
     assert gp.status_code == 200
-    assert_error(gp.json(), 403)
+    # A viewer runs no task of the service: the service itself is hidden from them...
+    assert_error(gp.json(), 404)
+    # ...and once viewers may run its tasks, ingest is still refused (403 in Esri's envelope).
+    rule("acme", "*", "viewer", True)
+    gp = client.post(f"{ANALYSIS}/uploads/{item['id']}/ingest", {"collectionId": "mine", "f": "json"},
+                     headers=headers)
+    assert_error(gp.json(), 403, "editors")
     assert not Layer.objects.filter(collection_id="mine").exists()
 
 
@@ -548,7 +555,7 @@ def test_gpserver_upload_then_ingest(client, acme):
     layer = answer["layer"]
     assert layer["url"] == "http://testserver/ogcapi/collections/columbus_gp"
     assert layer["geometryType"] == "esriGeometryPolygon" and layer["featureCount"] == 49
-    assert layer["spatialReference"] == {"wkid": 4326}
+    assert layer["spatialReference"]["wkid"] == 4326
     assert {"name": "HOVAL", "type": "esriFieldTypeDouble"} in layer["fields"]
     geoms, _ = reference(dataset_file("columbus/columbus.json"), 4326)
     xmin, ymin, xmax, ymax = shapely.total_bounds(geoms)
