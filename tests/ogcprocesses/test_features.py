@@ -584,3 +584,34 @@ def test_gpserver_upload_refusals(client, acme, settings):
                       headers=acme["headers"]).json()
     assert_error(big, 413)
 
+
+
+# --- OWSLib (a real OGC API - Features client) against a live server ----------------------------
+
+
+@pytest.mark.interop
+@pytest.mark.django_db(transaction=True)
+def test_owslib_lists_collections_and_reads_items(live_server, acme):
+    from owslib.ogcapi.features import Features
+
+    ingest(acme, "columbus", "columbus/columbus.json")
+    ingest(acme, "soho", "snow_maps/SohoPeople.shp", storage="file")
+    client = Features(live_server.url + API, headers=acme["headers"], timeout=30)
+    assert FEATURES_CORE in client.conformance()["conformsTo"]
+    assert sorted(client.feature_collections()) == ["columbus", "soho"]
+    described = client.collection("columbus")
+    assert described["itemType"] == "feature" and described["title"] == "columbus title"
+
+    geoms, rows = reference(dataset_file("columbus/columbus.json"), 4326)
+    box = (7.0, 11.5, 8.5, 13.0)
+    want = {rows[i]["POLYID"] for i in np.flatnonzero(shapely.intersects(geoms, shapely.box(*box)))}
+    page = client.collection_items("columbus", bbox=list(box), limit=100)
+    assert {f["properties"]["POLYID"] for f in page["features"]} == want
+    assert page["numberMatched"] == len(want)
+    filtered = client.collection_items("columbus", filter="HOVAL > 40", limit=100)
+    assert filtered["numberMatched"] == sum(r["HOVAL"] > 40 for r in rows)
+
+    first = client.collection_items("soho", limit=5, offset=10)
+    assert first["numberReturned"] == 5 and first["numberMatched"] == 324
+    one = client.collection_item("soho", str(first["features"][0]["id"]))
+    assert one["geometry"] == first["features"][0]["geometry"]
