@@ -68,7 +68,7 @@ def reference(path: Path, srid: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
 
 
 @pytest.fixture
-def acme(fast_passwords: None) -> dict[str, Any]:
+def acme(fast_passwords: None) -> dict[str, Any]:  # noqa: F811  (the imported fixture)
     editor = member("acme", "alice")
     return {"tenant_id": editor.tenant_id, "headers": {"X-API-Key": key_of(editor)}, "membership": editor}
 
