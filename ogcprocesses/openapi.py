@@ -168,19 +168,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["type", "features"],
         "properties": {
             "type": {"type": "string", "enum": ["FeatureCollection"]},
-            "features": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["type", "geometry", "properties"],
-                    "properties": {
-                        "type": {"type": "string", "enum": ["Feature"]},
-                        "geometry": {"allOf": [_s("geometryGeoJSON")], "nullable": True},
-                        "properties": {"type": "object", "nullable": True},
-                        "id": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-                    },
-                },
-            },
+            "features": {"type": "array", "items": _s("featureGeoJSON")},
         },
     },
     "format": {

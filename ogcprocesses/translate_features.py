@@ -24,12 +24,11 @@ from ogcprocesses.translate import (
     FEATURES_CONFORMANCE_CLASSES,
     GEOJSON,
     JSON,
-    LIMIT_DEFAULT,
-    LIMIT_MAX,
     Urls,
     crs_srid,
     link,
     own_upload,
+    page_params,
     rfc3339,
 )
 
@@ -101,20 +100,6 @@ class ItemsQuery:
     filter_lang: str
 
 
-def _integer(query: Mapping[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    raw = query.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise errors.InvalidParameterValue(f"query parameter {name!r} must be an integer, not {raw!r}") from None
-    if value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-        raise errors.InvalidParameterValue(f"query parameter {name!r} must be {bound}, not {value}")
-    return value
-
-
 def _bbox(raw: str | None, crs: str | None) -> tuple[tuple[float, float, float, float] | None, int]:
     if crs not in (None, "") and raw in (None, ""):
         raise errors.InvalidParameterValue("bbox-crs is given without a bbox")
@@ -174,9 +159,10 @@ def items_query(query: Mapping[str, str]) -> ItemsQuery:
     lang = query.get("filter-lang") or "cql2-text"
     if lang not in FILTER_LANGS:
         raise errors.InvalidParameterValue(f"filter-lang must be one of {', '.join(FILTER_LANGS)}, not {lang!r}")
+    limit, offset = page_params(query)
     return ItemsQuery(
-        limit=_integer(query, "limit", LIMIT_DEFAULT, 1, LIMIT_MAX),
-        offset=_integer(query, "offset", 0, 0, None),
+        limit=limit,
+        offset=offset,
         bbox=bbox,
         bbox_srid=bbox_srid,
         filter=text if text not in (None, "") else None,
