@@ -474,7 +474,7 @@ PARAMETERS: dict[str, Any] = {
     "filter": {"name": "filter", "in": "query", "required": False,
                "description": "A CQL2 filter (the documented subset).", "schema": {"type": "string"}},
     "filter-lang": {"name": "filter-lang", "in": "query", "required": False,
-                    "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"], "default": "cql2-text"}},
+                    "schema": {"type": "string", "enum": ["cql2-text"], "default": "cql2-text"}},
     "filename": {"name": "filename", "in": "query", "required": False,
                  "description": "The file's name (else Content-Disposition's).", "schema": {"type": "string"}},
     "Prefer": {"name": "Prefer", "in": "header", "required": False,

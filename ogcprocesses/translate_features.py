@@ -32,7 +32,7 @@ from ogcprocesses.translate import (
     rfc3339,
 )
 
-FILTER_LANGS = ("cql2-text", "cql2-json")
+FILTER_LANGS = ("cql2-text",)
 # The query parameters of /items (Part 1 core; bbox-crs of Part 2; filter of Part 3); any other
 # is refused (/req/core/query-param-unknown).
 ITEMS_PARAMS = frozenset({"f", "bbox", "bbox-crs", "limit", "offset", "datetime", "filter", "filter-lang"})

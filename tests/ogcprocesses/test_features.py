@@ -346,7 +346,7 @@ def test_bad_items_parameters_are_400(client, acme):
         ("limit=0", "limit"), ("limit=10001", "limit"), ("limit=ten", "limit"), ("offset=-1", "offset"),
         ("bbox=1,2,3", "bbox"), ("bbox=a,b,c,d", "bbox"), ("bbox=1,50,2,40", "bbox"), ("bbox=10,0,5,1", "bbox"),
         ("bbox-crs=" + translate.CRS84, "bbox-crs"), ("bbox=1,2,3,4&bbox-crs=urn:nope", "bbox-crs"),
-        ("datetime=yesterday", "datetime"), ("filter-lang=sql", "filter-lang"), ("colour=blue", "colour"),
+        ("datetime=yesterday", "datetime"), ("filter-lang=sql", "filter-lang"), ("filter-lang=cql2-json", "filter-lang"), ("colour=blue", "colour"),
         ("filter=NEIG%20%3C%3C%203", "filter"), ("filter=nosuchfield%20%3D%201", "nosuchfield"),
     ):
         ogc_error(get(client, acme, f"{items}?{query}"), 400, text)
