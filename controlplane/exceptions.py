@@ -156,6 +156,12 @@ class NoSuchLayer(HonuaError):
     title = "No such layer"
 
 
+class NoSuchFeature(HonuaError):
+    code = "no-such-feature"
+    status = 404
+    title = "No such feature"
+
+
 class UploadNotCommitted(InvalidRequest):
     code = "upload-not-committed"
     title = "The upload is not committed"

@@ -23,6 +23,7 @@ from controlplane.contracts import (
 )
 from controlplane.exceptions import (
     InvalidParameterValue,
+    NoSuchFeature,
     NoSuchJob,
     NoSuchLayer,
     NoSuchOutput,
@@ -559,3 +560,22 @@ def layer_items(
     elif out_srid is not None:
         features = features.replace(srid=out_srid)
     return LayerPage(features=write_features(features), number_matched=matched, number_returned=len(features))
+
+
+def layer_feature(
+    *, principal: Principal, collection_id: str, feature_id: str, out_srid: int | None = 4326
+) -> dict[str, Any]:
+    """One feature of a layer of the tenant by its id (a GeoJSON Feature with ``id``), in
+    ``out_srid``; NoSuchFeature when the layer has none with that id."""
+    from executors.layers.feature import source_feature
+
+    layer = _layer(principal, collection_id)
+    try:
+        features = source_feature(layer_source(layer), str(feature_id))
+    except InvalidInput as exc:
+        raise InvalidParameterValue(str(exc)) from exc
+    if not len(features):
+        raise NoSuchFeature(f"no feature {feature_id!r} in collection {collection_id!r}")
+    if out_srid is not None and out_srid != features.srid:
+        features = features.replace(reproject(features.geometries, features.srid, out_srid), srid=out_srid)
+    return dict(write_features(features)["features"][0])

@@ -26,6 +26,7 @@ from controlplane.contracts import (
     ExecutionRequest,
     ExecutionResult,
     GPServiceSpec,
+    LayerInfo,
     MessageType,
     ParamSpec,
     ParamType,
@@ -1294,3 +1295,56 @@ def part_list(text: Any) -> list[int] | None:
     if not isinstance(items, list):
         raise errors.InvalidParameterValue("parts must list part numbers: 1,2,3")
     return [_integer(v, "parts") for v in items]
+
+
+# --- layers --------------------------------------------------------------------------------------
+
+_ESRI_FIELD_TYPES = {
+    "string": "esriFieldTypeString",
+    "integer": "esriFieldTypeInteger",
+    "number": "esriFieldTypeDouble",
+    "boolean": "esriFieldTypeSmallInteger",
+    "datetime": "esriFieldTypeDate",
+}
+
+
+def ingest_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The form of ``uploads/<itemID>/ingest``: collectionId (required), title, description,
+    storage (hosted|file), srid, sublayer."""
+    collection_id = str(params.get("collectionId") or "").strip()
+    if not collection_id:
+        raise errors.MissingParameter("ingest needs a collectionId (the new layer's id)")
+    storage = str(params.get("storage") or "hosted").strip()
+    if storage not in ("hosted", "file"):
+        raise errors.InvalidParameterValue(f"storage must be 'hosted' or 'file', not {storage!r}")
+    srid = params.get("srid")
+    return {
+        "collection_id": collection_id,
+        "title": str(params.get("title") or collection_id),
+        "description": str(params.get("description") or ""),
+        "storage": storage,
+        "srid": _integer(srid, "srid") if srid not in (None, "") else None,
+        "sublayer": str(params.get("sublayer") or "") or None,
+    }
+
+
+def layer_answer(info: LayerInfo, *, url: str) -> dict[str, Any]:
+    """A layer made by ``ingest``: its Honua URL (usable as a GPServer ``{"url": ...}`` input
+    and an OGC API - Features collection) and what Esri clients want to know of it."""
+    layer: dict[str, Any] = {
+        "id": info.id,
+        "title": info.title,
+        "url": url,
+        "itemsUrl": url + "/items",
+        "geometryType": geo.GEOJSON_KIND.get(info.geometry_type),
+        "spatialReference": geo.sr_json(info.srid),
+        "featureCount": info.feature_count,
+        "fields": [
+            {"name": f["name"], "type": _ESRI_FIELD_TYPES.get(f.get("type", ""), "esriFieldTypeString")}
+            for f in info.fields
+        ],
+    }
+    if info.extent is not None:
+        xmin, ymin, xmax, ymax = info.extent
+        layer["extent"] = {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax, "spatialReference": {"wkid": 4326}}
+    return {"success": True, "layer": layer}

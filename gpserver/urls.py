@@ -33,6 +33,7 @@ urlpatterns = [
     re_path(UPLOAD + r"/commit" + END, views.UploadCommitView.as_view(), name="upload-commit"),
     re_path(UPLOAD + r"/delete" + END, views.UploadDeleteView.as_view(), name="upload-delete"),
     re_path(UPLOAD + r"/download" + END, views.UploadDownloadView.as_view(), name="upload-download"),
+    re_path(UPLOAD + r"/ingest" + END, views.UploadIngestView.as_view(), name="upload-ingest"),
     re_path(SERVICE + END, views.ServiceView.as_view(), name="service"),
     re_path(SERVICE + r"/info" + END, views.ServiceInfoView.as_view(), name="service-info"),
     re_path(SERVICE + r"/info/iteminfo" + END, views.ServiceItemInfoView.as_view(), name="service-iteminfo"),

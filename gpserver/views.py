@@ -43,6 +43,7 @@ from controlplane.services.artifacts import artifact_link
 from controlplane.services.auth import principal_from_http, token_generate, token_minutes
 from controlplane.services.execution import run_submit
 from controlplane.services.jobs import job_cancel, job_dismiss
+from controlplane.services.layers import layer_ingest_upload
 from controlplane.services.uploads import (
     upload_commit,
     upload_create,
@@ -538,6 +539,21 @@ class UploadDownloadView(GPView):
         response["Content-Length"] = str(item.size)
         response["Content-Disposition"] = f'attachment; filename="{item.item_name.replace(chr(34), "")}"'
         return response
+
+
+class UploadIngestView(GPView):
+    """``uploads/<itemID>/ingest`` (collectionId, title, description, storage, srid, sublayer):
+    the uploaded file becomes a layer of the tenant; the answer gives its Honua URL."""
+
+    template_name = "gpserver/uploads.html"
+    page_title = "Ingest upload"
+    changes = True
+
+    def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
+        self.service()
+        info = layer_ingest_upload(principal=self.principal, item_id=item_id, **translate.ingest_fields(self.params))
+        url = self.request.build_absolute_uri(reverse("ogcprocesses:collection", kwargs={"collection_id": info.id}))
+        return Response(translate.layer_answer(info, url=url))
 
 
 class NotFoundView(GPView):

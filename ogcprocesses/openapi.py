@@ -168,19 +168,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["type", "features"],
         "properties": {
             "type": {"type": "string", "enum": ["FeatureCollection"]},
-            "features": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["type", "geometry", "properties"],
-                    "properties": {
-                        "type": {"type": "string", "enum": ["Feature"]},
-                        "geometry": {"allOf": [_s("geometryGeoJSON")], "nullable": True},
-                        "properties": {"type": "object", "nullable": True},
-                        "id": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-                    },
-                },
-            },
+            "features": {"type": "array", "items": _s("featureGeoJSON")},
         },
     },
     "format": {
@@ -261,6 +249,88 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"jobs": {"type": "array", "items": _s("statusInfo")}, "links": _LINKS},
     },
     "results": {"type": "object", "additionalProperties": _s("inlineOrRefData")},
+    # OGC API - Features - Part 1: Core (the layer catalog) and uploads
+    "extent": {
+        "type": "object",
+        "properties": {
+            "spatial": {
+                "type": "object",
+                "properties": {
+                    "bbox": {"type": "array", "minItems": 1,
+                             "items": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+                    "crs": {"type": "string", "enum": [translate.CRS84], "default": translate.CRS84},
+                },
+            },
+        },
+    },
+    "collection": {
+        "type": "object",
+        "required": ["id", "links"],
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "links": _LINKS,
+            "extent": _s("extent"),
+            "itemType": {"type": "string", "default": "feature"},
+            "crs": {"type": "array", "items": {"type": "string"}, "default": [translate.CRS84]},
+        },
+    },
+    "collections": {
+        "type": "object",
+        "required": ["links", "collections"],
+        "properties": {"links": _LINKS, "collections": {"type": "array", "items": _s("collection")}},
+    },
+    "featureGeoJSON": {
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "geometry": {"allOf": [_s("geometryGeoJSON")], "nullable": True},
+            "properties": {"type": "object", "nullable": True},
+            "id": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            "links": _LINKS,
+        },
+    },
+    "featureItems": {
+        "type": "object",
+        "required": ["type", "features"],
+        "properties": {
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
+            "features": {"type": "array", "items": _s("featureGeoJSON")},
+            "links": _LINKS,
+            "timeStamp": {"type": "string", "format": "date-time"},
+            "numberMatched": {"type": "integer", "minimum": 0},
+            "numberReturned": {"type": "integer", "minimum": 0},
+        },
+    },
+    "upload": {
+        "type": "object",
+        "required": ["id", "name", "size", "mediaType", "links"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "size": {"type": "integer", "minimum": 0},
+            "mediaType": {"type": "string"},
+            "description": {"type": "string"},
+            "expires": {"type": "string", "format": "date-time"},
+            "links": _LINKS,
+        },
+    },
+    "ingest": {
+        "type": "object",
+        "required": ["id", "upload"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]{0,63}$"},
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "upload": {"type": "string", "description": "An upload id, or this server's /uploads/{uploadId} URL."},
+            "storage": {"type": "string", "enum": ["hosted", "file"], "default": "hosted"},
+            "srid": {"type": "integer", "minimum": 1},
+            "sublayer": {"type": "string"},
+        },
+        "additionalProperties": False,
+    },
 }
 
 _HTML = {"text/html": {"schema": {"type": "string"}}}
@@ -321,7 +391,7 @@ RESPONSES: dict[str, Any] = {
                  "are not ready (result-not-ready) or gone (result-not-available).",
                  "content": _json("exception")},
     "NotAllowed": {"description": "The method is not allowed at this path.", "content": _json("exception")},
-    "Conflict": {"description": "The job is not in a state that allows this.", "content": _json("exception")},
+    "Conflict": {"description": "The job is not in a state that allows this, or the collection id is taken.", "content": _json("exception")},
     "PayloadTooLarge": {"description": "The request or its inputs exceed the limits (payload-too-large, "
                         "input-limit-exceeded).", "content": _json("exception")},
     "UnsupportedMediaType": {"description": "The body is not JSON.", "content": _json("exception")},
@@ -330,6 +400,26 @@ RESPONSES: dict[str, Any] = {
         "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
         "content": _json("exception"),
     },
+    "Collections": {"description": "The caller's layers as feature collections.", "content": _json("collections")},
+    "Collection": {"description": "A feature collection (a layer).", "content": _json("collection")},
+    "CollectionCreated": {
+        "description": "The uploaded file was ingested as a new collection.",
+        "headers": {"Location": {"schema": {"type": "string"}, "description": "URL of the new collection."}},
+        "content": _json("collection"),
+    },
+    "Features": {
+        "description": "A page of features (GeoJSON, CRS84) with next/prev links.",
+        "content": {translate.GEOJSON: {"schema": _s("featureItems")}},
+    },
+    "Feature": {"description": "One feature (GeoJSON, CRS84).",
+                "content": {translate.GEOJSON: {"schema": _s("featureGeoJSON")}}},
+    "Upload": {"description": "An uploaded file.", "content": _json("upload")},
+    "UploadCreated": {
+        "description": "The file was stored (its type told by its content).",
+        "headers": {"Location": {"schema": {"type": "string"}, "description": "URL of the upload."}},
+        "content": _json("upload"),
+    },
+    "Deleted": {"description": "Deleted."},
     "Unauthorized": {"description": "Authentication is required.", "content": _json("exception")},
     "Forbidden": {"description": "The caller may not do this.", "content": _json("exception")},
     "ServerError": {"description": "A server error occurred, or the job failed (its exception type).",
@@ -369,6 +459,24 @@ PARAMETERS: dict[str, Any] = {
                     "description": "Minimum run time in seconds.", "schema": {"type": "number", "minimum": 0}},
     "maxDuration": {"name": "maxDuration", "in": "query", "required": False,
                     "description": "Maximum run time in seconds.", "schema": {"type": "number", "minimum": 0}},
+    "collectionId": {"name": "collectionId", "in": "path", "required": True, "schema": {"type": "string"}},
+    "featureId": {"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}},
+    "uploadId": {"name": "uploadId", "in": "path", "required": True, "schema": {"type": "string"}},
+    "bbox": {"name": "bbox", "in": "query", "required": False, "style": "form", "explode": False,
+             "description": "minx,miny,maxx,maxy (or with heights, 6 numbers) in bbox-crs (default CRS84).",
+             "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+    "bbox-crs": {"name": "bbox-crs", "in": "query", "required": False,
+                 "description": "The CRS of bbox (Part 2): CRS84 (default) or an EPSG URI.",
+                 "schema": {"type": "string", "format": "uri"}},
+    "featureDatetime": {"name": "datetime", "in": "query", "required": False,
+                        "description": "An instant or interval; layers carry no time, so every feature matches.",
+                        "schema": {"type": "string"}},
+    "filter": {"name": "filter", "in": "query", "required": False,
+               "description": "A CQL2 filter (the documented subset).", "schema": {"type": "string"}},
+    "filter-lang": {"name": "filter-lang", "in": "query", "required": False,
+                    "schema": {"type": "string", "enum": ["cql2-text"], "default": "cql2-text"}},
+    "filename": {"name": "filename", "in": "query", "required": False,
+                 "description": "The file's name (else Content-Disposition's).", "schema": {"type": "string"}},
     "Prefer": {"name": "Prefer", "in": "header", "required": False,
                "description": "respond-async asks for a job (RFC 7240).", "schema": {"type": "string"}},
 }
@@ -416,6 +524,27 @@ OPERATIONS: tuple[Operation, ...] = (
               ("jobId",), {"200": "Status", **_NOT_FOUND, "409": "Conflict", **_ERRORS}),
     Operation("/jobs/{jobId}/results", "get", "getResult", "The results of a job", ("Jobs",), ("jobId",),
               {"200": "Results", "204": "ResultsRawRef", **_NOT_FOUND, **_ERRORS, "503": "ServiceUnavailable"}),
+    Operation("/collections", "get", "getCollections", "The feature collections (layers)", ("Data",), ("f",),
+              {"200": "Collections", **_ERRORS}),
+    Operation("/collections", "post", "createCollection", "Ingest an uploaded file as a new collection",
+              ("Data",), (), {"201": "CollectionCreated", "400": "InvalidParameter", "401": "Unauthorized",
+                              "403": "Forbidden", "404": "NotFound", "409": "Conflict",
+                              "413": "PayloadTooLarge", "500": "ServerError"}),
+    Operation("/collections/{collectionId}", "get", "describeCollection", "A feature collection", ("Data",),
+              ("collectionId", "f"), {"200": "Collection", **_NOT_FOUND, **_ERRORS}),
+    Operation("/collections/{collectionId}/items", "get", "getFeatures", "Features of a collection",
+              ("Data",), ("collectionId", "bbox", "bbox-crs", "featureDatetime", "limit", "offset", "filter",
+                          "filter-lang", "f"),
+              {"200": "Features", **_NOT_FOUND, **_ERRORS}),
+    Operation("/collections/{collectionId}/items/{featureId}", "get", "getFeature", "One feature", ("Data",),
+              ("collectionId", "featureId", "f"), {"200": "Feature", **_NOT_FOUND, **_ERRORS}),
+    Operation("/uploads", "post", "createUpload", "Upload a file (raw body or multipart 'file')", ("Uploads",),
+              ("filename",), {"201": "UploadCreated", "400": "InvalidParameter", "401": "Unauthorized",
+                              "413": "PayloadTooLarge", "415": "UnsupportedMediaType", "500": "ServerError"}),
+    Operation("/uploads/{uploadId}", "get", "getUpload", "An uploaded file", ("Uploads",), ("uploadId", "f"),
+              {"200": "Upload", **_NOT_FOUND, **_ERRORS}),
+    Operation("/uploads/{uploadId}", "delete", "deleteUpload", "Delete an uploaded file", ("Uploads",),
+              ("uploadId",), {"204": "Deleted", **_NOT_FOUND, **_ERRORS}),
 )
 
 
@@ -491,6 +620,14 @@ def _operation(op: Operation) -> dict[str, Any]:
         "parameters": [_ref("parameters", p) for p in op.parameters],
         "responses": {code: _ref("responses", name) for code, name in op.responses.items()},
     }
+    if op.operation_id == "createCollection":
+        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": _s("ingest")}}}
+    if op.operation_id == "createUpload":
+        doc["requestBody"] = {"required": True, "content": {
+            "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+                "file": {"type": "string", "format": "binary"}, "description": {"type": "string"}}}},
+            "*/*": {"schema": {"type": "string", "format": "binary"}},
+        }}
     if op.operation_id == "execute":
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": _s("execute")}}}
         doc["callbacks"] = _callbacks()
@@ -523,12 +660,14 @@ def openapi_document(specs: Sequence[ProcessSpec], urls: translate.Urls, *, titl
             "title": title,
             "version": version,
             "description": "OGC API - Processes - Part 1: Core 1.0 (classes: "
-            + ", ".join(translate.CONFORMANCE_CLASSES) + ").",
+            + ", ".join(translate.CONFORMANCE_CLASSES) + ") and OGC API - Features - Part 1: Core 1.0 "
+            "(classes: " + ", ".join(translate.FEATURES_CONFORMANCE_CLASSES) + ") over the layer catalog, "
+            "with uploads and ingest.",
             "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
         },
         "servers": [{"url": urls.root.rstrip("/")}],
         "tags": [
-            {"name": "Capabilities"}, {"name": "Processes"}, {"name": "Jobs"},
+            {"name": "Capabilities"}, {"name": "Processes"}, {"name": "Jobs"}, {"name": "Data"}, {"name": "Uploads"},
             *({"name": s.id, "description": s.title} for s in specs),
         ],
         "security": [{}, {"sessionCookie": []}],

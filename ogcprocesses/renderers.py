@@ -73,3 +73,10 @@ class OpenAPIRenderer(OgcJSONRenderer):
         if response is not None:
             response["Content-Type"] = OPENAPI_MEDIA_TYPE
         return super().render(data, accepted_media_type, renderer_context)
+
+
+class GeoJSONRenderer(OgcJSONRenderer):
+    """OGC API - Features items: ``application/geo+json`` (``f=json`` asks for it too)."""
+
+    media_type = "application/geo+json"
+    format = "json"

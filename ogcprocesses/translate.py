@@ -45,6 +45,9 @@ CONF = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
 CONFORMANCE_CLASSES = (
     "core", "ogc-process-description", "json", "html", "oas30", "job-list", "callback", "dismiss",
 )
+# OGC API - Features - Part 1 on the same surface (translate_features.py)
+FEATURES_CONF = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
+FEATURES_CONFORMANCE_CLASSES = ("core", "oas30", "geojson")
 EXCEPTION_TYPE = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 REL_CONFORMANCE = REL + "conformance"
@@ -171,12 +174,18 @@ def landing_page(urls: Urls, *, title: str, description: str) -> dict[str, Any]:
             link(urls.href("conformance"), REL_CONFORMANCE, JSON, "conformance classes"),
             link(urls.href("processes"), REL_PROCESSES, JSON, "the processes"),
             link(urls.href("jobs"), REL_JOB_LIST, JSON, "the jobs"),
+            link(urls.href("collections"), "data", JSON, "the layers (OGC API - Features collections)"),
         ],
     }
 
 
 def conformance() -> dict[str, Any]:
-    return {"conformsTo": [CONF + c for c in CONFORMANCE_CLASSES]}
+    return {
+        "conformsTo": [
+            *(CONF + c for c in CONFORMANCE_CLASSES),
+            *(FEATURES_CONF + c for c in FEATURES_CONFORMANCE_CLASSES),
+        ]
+    }
 
 
 # --- process descriptions -------------------------------------------------------------------
@@ -503,7 +512,27 @@ def input_value(p: ParamSpec, value: Any) -> Any:
     return inner
 
 
-def _inputs(spec: ProcessSpec, wire: Any) -> dict[str, Any]:
+def own_upload(value: Any, uploads_href: str | None) -> dict[str, str] | None:
+    """``{"href": "<this server's /uploads/{id}>"}`` -> the internal ``{"upload": id}``;
+    None for any other value (other hrefs stay references to fetch)."""
+    if not uploads_href or not isinstance(value, dict) or "value" in value:
+        return None
+    href = value.get("href")
+    if not isinstance(href, str) or not href.startswith(uploads_href):
+        return None
+    item = urlsplit(href[len(uploads_href):]).path.strip("/")
+    return {"upload": item} if item and "/" not in item else None
+
+
+def _input(p: ParamSpec, value: Any, uploads_href: str | None) -> Any:
+    if p.type in _BY_REFERENCE:
+        upload = own_upload(value, uploads_href)
+        if upload is not None:
+            return upload
+    return input_value(p, value)
+
+
+def _inputs(spec: ProcessSpec, wire: Any, uploads_href: str | None = None) -> dict[str, Any]:
     if wire is None:
         return {}
     if not isinstance(wire, dict):
@@ -518,13 +547,13 @@ def _inputs(spec: ProcessSpec, wire: Any) -> dict[str, Any]:
             )
         if p.multi:
             items = value if isinstance(value, list) else [value]
-            out[name] = [input_value(p, v) for v in items]
+            out[name] = [_input(p, v, uploads_href) for v in items]
         elif isinstance(value, list) and p.type is not ParamType.OBJECT:
             if len(value) != 1:
                 raise errors.InvalidParameterValue(f"input {name!r} takes one value, got {len(value)}")
-            out[name] = input_value(p, value[0])
+            out[name] = _input(p, value[0], uploads_href)
         else:
-            out[name] = input_value(p, value)
+            out[name] = _input(p, value, uploads_href)
     return out
 
 
@@ -592,8 +621,10 @@ def execute_request(
     prefer: str = "",
     request_bytes: int = 0,
     trace_header: str | None = None,
+    urls: Urls | None = None,
 ) -> Submission:
-    """An OGC execute body (``execute.yaml``) for ``spec`` -> the internal request."""
+    """An OGC execute body (``execute.yaml``) for ``spec`` -> the internal request (``urls``:
+    this server's, so that an href to one of its uploads becomes the upload itself)."""
     if not isinstance(body, dict):
         raise errors.InvalidRequest("the body must be a JSON object (an OGC execute request)")
     unknown = sorted(set(body) - _EXECUTE_KEYS)
@@ -608,7 +639,7 @@ def execute_request(
     mode, prefer_async = preferred_mode(prefer)
     request = ExecutionRequest(
         process_id=spec.id,
-        inputs=_inputs(spec, body.get("inputs")),
+        inputs=_inputs(spec, body.get("inputs"), urls.href("uploads/") if urls else None),
         principal=principal,
         surface=Surface.OGC,
         mode=mode,

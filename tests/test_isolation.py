@@ -20,7 +20,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern
 
-from controlplane.models import ProcessRun, UploadItem
+from controlplane.models import Layer, ProcessRun, UploadItem
+from controlplane.services.layers import layer_ingest
 from controlplane.tasks import run_execute
 from gpserver import translate
 from tests.gpserver.support import ANALYSIS, GEOMETRY, ROOT
@@ -42,6 +43,7 @@ class World:
     a_item: str  # a committed upload
     a_parts_item: str  # a registered upload waiting for parts
     a_artifact: str  # the output of a_ogc_job, stored as an artifact (by reference)
+    a_layer: str  # a layer (collection id) of A
     a_secrets: tuple[str, ...]  # strings of A that must never appear in B's answers
     gp_b: dict[str, str]  # B's GPServer token headers
     gp_a: dict[str, str]
@@ -76,9 +78,17 @@ def world(client: Client, echo_tier: Any) -> World:  # noqa: F811  (the imported
     assert run.tenant.slug == "acme" and run.status == "succeeded"
     stored = ProcessRun.objects.get(id=ogc_job).output_links["string_input"]
     artifact = str(stored["artifact"])
+    layer = layer_ingest(tenant_id=alice.tenant_id, collection_id="acme_wells", title="Acme wells",
+                         data=json.dumps(A_LAYER).encode(), filename="wells.geojson")
     secrets = (str(run_id), run_id.hex, str(ogc_job), ogc_job.hex, item["itemID"], parts["itemID"], artifact,
-               "acme", "alice")
-    return World(run_id, ogc_job, item["itemID"], parts["itemID"], artifact, secrets, gp_b, gp_a, ogc_b, ogc_a)
+               "acme", "alice", layer.collection_id, "Acme wells", "well of acme")
+    return World(run_id, ogc_job, item["itemID"], parts["itemID"], artifact, layer.collection_id, secrets,
+                 gp_b, gp_a, ogc_b, ogc_a)
+
+
+A_LAYER = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [174.76, -36.85]},
+     "properties": {"name": "well of acme"}}]}
 
 
 Case = Callable[[Client, World, str, str], Any]  # (client, world, job or item id, form) -> response
@@ -96,6 +106,8 @@ def _ids(w: World, kind: str) -> tuple[str, str]:
         return w.a_parts_item, "i" + uuid.uuid4().hex
     if kind == "artifact":
         return w.a_artifact, str(uuid.uuid4())
+    if kind == "collection":
+        return w.a_layer, "layer_" + uuid.uuid4().hex[:12]
     raise AssertionError(kind)
 
 
@@ -115,7 +127,8 @@ def _ogc_case(path: str, method: str = "get", body: Any = None) -> Case:
         headers = {"Accept": "application/json", **w.ogc_b}
         url = "/ogcapi/" + path.replace("<id>", some_id)
         if method == "post":
-            return client.post(url, json.dumps(body), content_type="application/json", headers=headers)
+            data = json.dumps(body).replace("<id>", some_id)
+            return client.post(url, data, content_type="application/json", headers=headers)
         return getattr(client, method)(url, headers=headers)
 
     return call
@@ -161,6 +174,7 @@ CASES: dict[str, tuple[str | None, Case]] = {
     "gpserver:upload-commit": ("parts-item", _gp_case(f"{GP_ITEM}/commit", "post", parts="1")),
     "gpserver:upload-delete": ("item", _gp_case(f"{GP_ITEM}/delete", "post")),
     "gpserver:upload-download": ("item", _gp_case(f"{GP_ITEM}/download")),
+    "gpserver:upload-ingest": ("item", _gp_case(f"{GP_ITEM}/ingest", "post", collectionId="stolen")),
     "gpserver:generate-token": (None, lambda c, w, i, k: c.post(
         "/arcgis/tokens/generateToken", {"username": "bob", "password": "x", "tenant": "acme", "f": "json"})),
     "gpserver:tokens": (None, lambda c, w, i, k: c.post(
@@ -177,6 +191,14 @@ CASES: dict[str, tuple[str | None, Case]] = {
     "ogcprocesses:job": ("ogc-job", _ogc_case("jobs/<id>")),
     "ogcprocesses:job-results": ("ogc-job", _ogc_case("jobs/<id>/results")),
     "ogcprocesses:not-found": ("ogc-job", _ogc_case("jobs/<id>/nonsense")),
+    # OGC API - Features and uploads
+    "ogcprocesses:collections": (None, _ogc_case("collections")),
+    "ogcprocesses:collection": ("collection", _ogc_case("collections/<id>")),
+    "ogcprocesses:items": ("collection", _ogc_case("collections/<id>/items?bbox=-180,-90,180,90")),
+    "ogcprocesses:item": ("collection", _ogc_case("collections/<id>/items/1")),
+    "ogcprocesses:uploads": (None, lambda c, w, i, k: c.post(
+        "/ogcapi/uploads?filename=b.png", PNG, content_type="image/png", headers=w.ogc_b)),
+    "ogcprocesses:upload": ("item", _ogc_case("uploads/<id>")),
     # Shared: artifact downloads (a signed link is the credential; without it, nothing) and probes
     "artifact-download": ("artifact", _plain("/artifacts/<id>")),
     "healthz": (None, _plain("/healthz")),
@@ -186,6 +208,12 @@ CASES: dict[str, tuple[str | None, Case]] = {
 # Methods beyond the case's own that change things: DELETE on an OGC job.
 EXTRA: dict[str, tuple[str, Case]] = {
     "ogcprocesses:job DELETE": ("ogc-job", _ogc_case("jobs/<id>", "delete")),
+    "ogcprocesses:upload DELETE": ("item", _ogc_case("uploads/<id>", "delete")),
+    "ogcprocesses:collections POST (A's upload)": ("item", _ogc_case("collections", "post",
+                                                                    {"id": "stolen", "upload": "<id>"})),
+    "ogcprocesses:execute (A's upload by href)": ("item", _ogc_case(
+        "processes/echo/execution", "post",
+        {"inputs": {"string_input": "b", "binary_input": {"href": "http://testserver/ogcapi/uploads/<id>"}}})),
     "gpserver:job (service level)": ("job", _gp_case(f"{ANALYSIS}/jobs/<id>")),
     "gpserver:job-result (service level)": ("job", _gp_case(f"{ANALYSIS}/jobs/<id>/results/string_input")),
     "gpserver:job (another service)": ("job", _gp_case(f"{GEOMETRY}/jobs/<id>")),
@@ -262,5 +290,8 @@ def test_tenant_as_objects_are_intact_after_bs_attempts(client, world):
     assert result["value"] == "acme secret"
     assert _gp(client, "get", f"{UPLOADS}/{world.a_item}", world.gp_a).json()["itemID"] == world.a_item
     assert UploadItem.objects.get(id=world.a_parts_item).parts.count() == 0
+    assert not Layer.objects.filter(collection_id="stolen").exists()
+    items = client.get(f"/ogcapi/collections/{world.a_layer}/items", headers=world.ogc_a)
+    assert items.status_code == 200 and items.json()["features"][0]["properties"] == {"name": "well of acme"}
     ogc = client.get(f"/ogcapi/jobs/{world.a_ogc_job}", headers={"Accept": "application/json", **world.ogc_a})
     assert ogc.status_code == 200 and ogc.json()["status"] == "successful"

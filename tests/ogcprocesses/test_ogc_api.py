@@ -47,10 +47,11 @@ def test_every_landing_link_answers(api, client):
 def test_conformance_lists_the_implemented_classes(api):
     doc = body(api.get("conformance"))
     base = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
+    features = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/"
     assert set(doc["conformsTo"]) == {
         base + c for c in
         ("core", "ogc-process-description", "json", "html", "oas30", "job-list", "callback", "dismiss")
-    }
+    } | {features + c for c in ("core", "oas30", "geojson")}
 
 
 def test_api_definition_is_valid_openapi_describing_every_operation(api, client):
@@ -81,6 +82,8 @@ def test_api_definition_is_valid_openapi_describing_every_operation(api, client)
     resolver = get_resolver().url_patterns
     ogc = next(p for p in resolver if str(p.pattern) == "ogcapi/")
     described = {path.replace("{processID}", "<str:process_id>").replace("{jobId}", "<str:job_id>")
+                 .replace("{collectionId}", "<str:collection_id>").replace("{featureId}", "<str:feature_id>")
+                 .replace("{uploadId}", "<str:upload_id>")
                  for path in doc["paths"]}
     for pattern in ogc.url_patterns:
         route = "/" + str(pattern.pattern).lstrip("^")
@@ -187,7 +190,7 @@ def test_format_negotiation(api, client):
 
 
 def test_unknown_paths_and_methods_answer_with_exception_documents(client):
-    missing = check(client.get(API + "collections"), None)
+    missing = check(client.get(API + "nothing-here"), None)
     assert missing.status_code == 404 and body(missing)["type"] == EXC + "not-found"
     wrong = check(client.put(API + "processes", data="{}", content_type="application/json"), None)
     assert wrong.status_code == 405 and body(wrong)["type"] == EXC + "method-not-allowed"
