@@ -398,3 +398,23 @@ def test_filters_agree_between_hosted_and_file(tenant, reader):
         layer_items(principal=reader, collection_id="qhosted", filter="nope = 1")
     with pytest.raises(InvalidParameterValue, match="filter at position"):
         layer_items(principal=reader, collection_id="qfile", filter=f"{numeric} >")
+
+
+def test_file_layer_in_s3_is_read_through_a_checked_local_copy(tenant, reader, s3_store, settings, tmp_path):
+    """With the S3 artifact store a file layer's bytes live in S3; GDAL reads a local copy
+    named by sha256, fetched once, and a corrupted copy is fetched again."""
+    settings.DATA_DIR = tmp_path / "data"
+    path = dataset_file("baltim/baltimore.geojson")
+    data = path.read_bytes()
+    layer = svc.layer_ingest(tenant_id=tenant.pk, collection_id="in_s3", title="S3", data=data,
+                             filename="b.json", storage="file")
+    assert layer.artifact.store == "s3"
+    key = layer.artifact.key
+    assert s3_store.aws.client("s3").head_object(Bucket=s3_store.bucket, Key=key)["ContentLength"] == len(data)
+    geoms, attrs = _reference(str(path))
+    _check_against(reader, layer.collection_id, geoms, attrs)
+    copy = tmp_path / "data" / "cache" / "artifacts" / layer.artifact.sha256
+    assert copy.read_bytes() == data
+    copy.write_bytes(b"{}")  # a damaged copy (wrong size) is not trusted
+    _check_against(reader, layer.collection_id, geoms, attrs)
+    assert copy.read_bytes() == data
