@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from executors.base import ExecutionContext
-from executors.inprocess import clustering
+from executors.inprocess import clustering, gridding
 from executors.inprocess.echo import echo
 from executors.inprocess.operations import (
     construct,
@@ -65,6 +65,8 @@ HANDLERS: dict[str, Operation] = {
         "delaunay": triangulation.delaunay,
         "project": reproject.project,
         "dbscan": clustering.dbscan,
+        "hexbin": gridding.hexbin,
+        "idw": gridding.idw,
     }.items()
 }
 HANDLERS["echo"] = echo
