@@ -193,8 +193,8 @@ def idw(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         raise InvalidInput("value_field: expected the name of a numeric property")
     cell_in = params.linear_unit(inputs, "cell_size")
     power = params.number(inputs, "power", 2.0)
-    if not 0 <= power <= 100:
-        raise InvalidInput("power: expected a number from 0 to 100")
+    if not 0 <= power <= 10:
+        raise InvalidInput("power: expected a number from 0 to 10")
     radius = None
     if inputs.get("search_radius") is not None:
         radius_in = params.linear_unit(inputs, "search_radius")

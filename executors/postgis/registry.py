@@ -207,6 +207,8 @@ def _bbox_in(value: Any, frame: Frame, name: str) -> list[float]:
         box = [box[0], box[1], box[3], box[4]]
     if len(box) != 4:
         raise InvalidInput(f"{name}: a bbox has 4 numbers")
+    if not (box[0] < box[2] and box[1] < box[3]):
+        raise InvalidInput(f"{name}: bbox minimum must be below maximum")
     srid = value.get("srid", 4326)
     if srid != frame.srid:
         frame_for(srid)
@@ -311,8 +313,8 @@ def _idw_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
         value, unit = _linear_unit(inputs, "search_radius")
         radius = frame_length(value, unit, frame, "search_radius")
     power = _number(_value(inputs, "power", 2.0), "power")
-    if not 0 <= power <= 100:
-        raise InvalidInput("power: expected a number from 0 to 100")
+    if not 0 <= power <= 10:
+        raise InvalidInput("power: expected a number from 0 to 10")
     extent = inputs.get("extent")
     return (
         _cell_size(inputs, "cell_size", frame),

@@ -4,7 +4,7 @@
 --                 (computed in p_srid's coordinates)
 -- p_srid          EPSG code of the input (and of the output cells)
 -- p_cell_size     the cells' side: metres for geographic input, the CRS's unit for projected
--- p_power         the distance exponent (>= 0; 0 gives the plain mean of the neighbours)
+-- p_power         the distance exponent, 0 to 10 (0 gives the plain mean of the neighbours)
 -- p_search_radius NULL, or only samples within this distance of a cell centre count
 -- p_max_neighbors at most this many nearest samples count
 -- p_extent        NULL (the samples' extent), or {xmin, ymin, xmax, ymax} in p_srid
@@ -58,8 +58,8 @@ BEGIN
   IF p_cell_size IS NULL OR NOT (p_cell_size > 0 AND p_cell_size < 'Infinity') THEN
     RAISE EXCEPTION 'cell size must be a positive distance' USING ERRCODE = '22023';
   END IF;
-  IF p_power IS NULL OR NOT (p_power >= 0 AND p_power <= 100) THEN
-    RAISE EXCEPTION 'power must be between 0 and 100' USING ERRCODE = '22023';
+  IF p_power IS NULL OR NOT (p_power >= 0 AND p_power <= 10) THEN
+    RAISE EXCEPTION 'power must be between 0 and 10' USING ERRCODE = '22023';
   END IF;
   IF p_search_radius IS NOT NULL AND NOT (p_search_radius > 0 AND p_search_radius < 'Infinity') THEN
     RAISE EXCEPTION 'search radius must be a positive distance' USING ERRCODE = '22023';
@@ -144,7 +144,8 @@ BEGIN
   CROSS JOIN LATERAL (
     SELECT CASE WHEN count(*) = 0 THEN NULL
                 WHEN bool_or(k.d = 0) THEN avg(k.v) FILTER (WHERE k.d = 0)
-                ELSE sum(k.v / k.d ^ p_power) / sum(1 / k.d ^ p_power) END AS value
+                ELSE sum(k.v / k.d ^ p_power) FILTER (WHERE k.d > 0)
+                     / sum(1 / k.d ^ p_power) FILTER (WHERE k.d > 0) END AS value
     FROM (
       SELECT s.v, ST_Distance(s.g, cl.centre) AS d
       FROM pg_temp.honua_idw_samples AS s
@@ -156,7 +157,8 @@ BEGIN
     UNION ALL
     SELECT CASE WHEN count(*) = 0 THEN NULL
                 WHEN bool_or(k.d = 0) THEN avg(k.v) FILTER (WHERE k.d = 0)
-                ELSE sum(k.v / k.d ^ p_power) / sum(1 / k.d ^ p_power) END
+                ELSE sum(k.v / k.d ^ p_power) FILTER (WHERE k.d > 0)
+                     / sum(1 / k.d ^ p_power) FILTER (WHERE k.d > 0) END
     FROM (
       SELECT s.v, ST_Distance(s.g, cl.centre) AS d
       FROM pg_temp.honua_idw_samples AS s
