@@ -97,7 +97,11 @@ def hexbin(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
         keys = np.vstack([keys, empty])
         counts = np.concatenate([counts, np.zeros(len(empty), dtype=np.int64)])
     order = np.lexsort((keys[:, 1], keys[:, 0]))
-    rows: list[list[Any]] = [keys[order, 0].tolist(), keys[order, 1].tolist(), counts[order].tolist()]
+    rows: list[list[Any]] = [
+        keys[order, 0].tolist(),
+        keys[order, 1].tolist(),
+        counts[order].tolist(),
+    ]
     if values is not None:
         given = np.isfinite(values)
         sums = np.bincount(inverse_idx[given], weights=values[given], minlength=len(keys))
@@ -157,7 +161,7 @@ def hexagon_grid(size: float, box: tuple[float, float, float, float]) -> list[tu
     column_max = math.ceil(xmax / col_width)
     if column_max * col_width - xmax > size:
         column_max -= 1
-    out = []
+    out: list[tuple[int, int]] = []
     for i in range(column_min, column_max + 1):
         if i % 2:
             first, last = math.floor(ymin / row_height), math.floor(ymax / row_height)
@@ -303,9 +307,7 @@ def _frame_length(value: params.LinearUnit, srid: int, name: str) -> float:
     return value.meters / unit_factor(srid)
 
 
-def _frame(
-    lonlat: np.ndarray, srid: int, projection: str
-) -> tuple[Coords, Coords | None]:
+def _frame(lonlat: np.ndarray, srid: int, projection: str) -> tuple[Coords, Coords | None]:
     """Forward and inverse maps to the working frame: identity for projected data, else
     ``projection`` (laea | aeqd) centred on the points as honua_gp._laea_for/_aeqd_for."""
     crs = crs_for(srid)

@@ -13,7 +13,7 @@ from pyproj import Transformer
 
 from executors.base import ExecutionContext, InvalidInput
 from executors.postgis.executor import PostGISExecutor
-from tests.executors.postgis.support import GEOD, fc, geom, geodesic_area, shape, wkb
+from tests.executors.postgis.support import GEOD, fc, geodesic_area, geom, shape, wkb
 
 HEXBIN = (
     "SELECT ST_AsBinary(geom), grid_column, grid_row, point_count, value_sum, value_mean"
