@@ -26,17 +26,13 @@
 -- jit is off: the row estimate of unnest is far off and compiling would cost more than
 -- the query.
 
--- A Lambert azimuthal equal-area projection (metres) centred on a lon/lat collection, with
--- honua_gp._aeqd_for's centre (circular mean of the longitudes, mean latitude).
+-- A Lambert azimuthal equal-area projection (metres) centred on a lon/lat collection where
+-- honua_gp._aeqd_for centres its projection (circular mean of the longitudes, mean latitude).
 CREATE OR REPLACE FUNCTION honua_gp._laea_for(p_geoms geometry)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT format(
-           '+proj=laea +lat_0=%s +lon_0=%s +datum=WGS84 +units=m +no_defs',
-           round(avg(ST_Y(c.p))::numeric, 8),
-           round(degrees(atan2(avg(sin(radians(ST_X(c.p)))), avg(cos(radians(ST_X(c.p))))))::numeric, 8))
-  FROM (SELECT ST_Centroid(d.geom) AS p FROM ST_Dump(p_geoms) AS d WHERE NOT ST_IsEmpty(d.geom)) AS c
+  SELECT replace(honua_gp._aeqd_for(p_geoms), '+proj=aeqd ', '+proj=laea ')
 $$;
 
 CREATE OR REPLACE FUNCTION honua_gp.hexbin(

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import shapely
 
 from executors.base import ExecutionContext, InvalidInput
 from executors.inprocess.executor import InProcessExecutor
-from executors.inprocess.gridding import H, hex_cells, hexagon_grid, hexagons, idw_values
+from executors.inprocess.gridding import H
 from executors.postgis.executor import PostGISExecutor
 from tests.executors.postgis.support import fc, shape
 
@@ -30,48 +28,6 @@ def _with(doc: dict, name: str, values: list) -> dict:
     for f, v in zip(doc["features"], values, strict=True):
         f["properties"][name] = v
     return doc
-
-
-# -- without a database ------------------------------------------------------------------------
-
-
-def test_hex_cells_pick_the_nearest_centre():
-    rng = np.random.default_rng(0)
-    xy = rng.uniform(-1000, 1000, (5000, 2))
-    size = 37.5
-    i, j = hex_cells(xy, size)
-    # Brute force over a 5 x 5 neighbourhood of cells around each point.
-    w, h = 1.5 * size, size * 2 * H
-    best = np.full(len(xy), np.inf)
-    for di in range(-2, 3):
-        for dj in range(-2, 3):
-            ci = np.round(xy[:, 0] / w).astype(np.int64) + di
-            cj = np.round(xy[:, 1] / h).astype(np.int64) + dj
-            d = np.hypot(xy[:, 0] - 1.5 * size * ci, xy[:, 1] - h * (cj + 0.5 * (ci & 1)))
-            best = np.minimum(best, d)
-    mine = np.hypot(xy[:, 0] - 1.5 * size * i, xy[:, 1] - h * (j + 0.5 * (i & 1)))
-    assert np.allclose(mine, best, rtol=0, atol=1e-9)
-    polys = hexagons(size, i, j, None)
-    assert shapely.covers(polys, shapely.points(xy)).all()
-
-
-def test_idw_values_match_a_full_distance_matrix():
-    from scipy.spatial import cKDTree
-
-    rng = np.random.default_rng(1)
-    xy, vals, centres = rng.uniform(0, 100, (80, 2)), rng.normal(0, 1, 80), rng.uniform(0, 100, (300, 2))
-    centres[0] = xy[5]
-    d = np.sqrt(((centres[:, None] - xy[None]) ** 2).sum(axis=2))
-    got = idw_values(cKDTree(xy), vals, centres, 2.0, 7, 15.0)
-    for row, value in zip(d, got, strict=True):
-        near = np.argsort(row)[:7]
-        near = near[row[near] <= 15.0]
-        if len(near) == 0:
-            assert math.isnan(value)
-        elif row[near[0]] == 0:
-            assert value == vals[near[0]]
-        else:
-            assert value == pytest.approx((vals[near] / row[near] ** 2).sum() / (1 / row[near] ** 2).sum(), rel=1e-12)
 
 
 # -- against the postgis tier ------------------------------------------------------------------
@@ -162,9 +118,3 @@ def test_both_tiers_refuse_the_same_input(handler, inputs, limits, message):
     for executor in (InProcessExecutor(), PostGISExecutor()):
         with pytest.raises(InvalidInput, match=message):
             executor.execute(handler, {"features": doc, **inputs}, _ctx(handler, limits=limits))
-
-
-def test_hexagon_grid_is_st_hexagongrid_cell_selection_without_a_database():
-    # A box whose corners are on cell boundaries: the float4-rounded bounds decide.
-    cells = hexagon_grid(1.0, (0.0, 0.0, 3.0, 3.0))
-    assert cells == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (2, 1), (2, 2)]
