@@ -55,6 +55,7 @@ setup:
 	@PYTHON='$(PYTHON)' $(ROOT)/scripts/setup.sh
 	$(MANAGE_LOCKED) migrate --noinput
 	$(MANAGE_LOCKED) sync_catalog
+	$(MANAGE_LOCKED) batch_sign --verbosity 0
 	$(MANAGE_LOCKED) ensure_demo
 	$(MANAGE_LOCKED) collectstatic --noinput --verbosity 0
 

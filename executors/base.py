@@ -54,6 +54,10 @@ def _ignore_progress(percent: int, message: str | None = None) -> None:
     """The default progress sink of a context built without one: reports are dropped."""
 
 
+def _ignore_attachment(name: str, data: bytes, media_type: str) -> None:
+    """The default attachment sink of a context built without one: files are dropped."""
+
+
 @dataclass
 class ExecutionContext:
     """What an executor gets besides its inputs. Knows nothing about HTTP or tenants."""
@@ -72,6 +76,9 @@ class ExecutionContext:
     # W3C traceparent of this execution's span: hand it on to tasks started for the run
     # (the batch tier's environment), so their logs join the run's trace.
     trace_parent: str | None = None
+    # Keep a file with the run (a task's stdout/stderr): the control plane stores it as an
+    # artifact of the run with the result TTL; executors know nothing of artifacts.
+    attach: Callable[[str, bytes, str], None] = _ignore_attachment
 
     def check_cancelled(self) -> None:
         """Raise Cancelled if the run was cancelled; executors call it between chunks."""

@@ -13,6 +13,7 @@ log = logging.getLogger("honua.executors")
 TIER_CLASSES: dict[str, str] = {
     "inprocess": "executors.inprocess.executor.InProcessExecutor",
     "postgis": "executors.postgis.executor.PostGISExecutor",
+    "batch": "executors.batch.executor.BatchExecutor",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,11 @@ HONUA = {
     "UPLOAD_MAX_BYTES": env.int("HONUA_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024),
     "UPLOAD_TTL_HOURS": env.float("HONUA_UPLOAD_TTL_HOURS", default=24.0),
     "UPLOAD_MEDIA_TYPES": env.list("HONUA_UPLOAD_MEDIA_TYPES", default=[]),
+    # Layer catalog: tables operators allow as layers ("schema.table" or "schema.*"; none by
+    # default), and the limits of files ingested as layers.
+    "LAYER_TABLES": env.list("HONUA_LAYER_TABLES", default=[]),
+    "LAYER_MAX_BYTES": env.int("HONUA_LAYER_MAX_BYTES", default=200 * 1024 * 1024),
+    "LAYER_MAX_FEATURES": env.int("HONUA_LAYER_MAX_FEATURES", default=1_000_000),
     # Runs of a resource class that may be in flight at once (queued or running), all tenants
     # together: admission refuses beyond it with 429 (backpressure, not worker slots); a class
     # left out has no limit. Also the capacity the metrics report.
@@ -217,6 +224,30 @@ HONUA = {
     "METRICS_TOKEN": env.str("HONUA_METRICS_TOKEN", default=""),
     "READYZ_TIMEOUT_SECONDS": env.float("HONUA_READYZ_TIMEOUT_SECONDS", default=2.0),
     "METRICS_QUERY_TIMEOUT_MS": env.int("HONUA_METRICS_QUERY_TIMEOUT_MS", default=2000),
+    # The batch tier (executors/batch/, README "Batch tasks").
+    "BATCH": {
+        # local (sandboxed subprocess) | aws (AWS Batch)
+        "RUNNER": env.str("HONUA_BATCH_RUNNER", default="local"),
+        # HMAC key of task manifest signatures; the default, derived from SECRET_KEY, is for
+        # development only (a changed SECRET_KEY then needs `manage.py batch_sign` again).
+        "SIGNING_KEY": env.str(
+            "HONUA_BATCH_SIGNING_KEY",
+            default=hmac.new(SECRET_KEY.encode(), b"honua-batch-signing", hashlib.sha256).hexdigest(),
+        ),
+        "SIGNATURES": env.str("HONUA_BATCH_SIGNATURES", default=str(DATA_DIR / "batch-signatures.json")),
+        # Extra directories of tasks (<dir>/<name>/{task.py,manifest.yaml}) besides the shipped ones.
+        "TASK_DIRS": env.list("HONUA_BATCH_TASK_DIRS", default=[]),
+        # Staging root of the local runner: <dir>/<run id>/{inputs.json,inputs/,out/,tmp/}.
+        "DIR": env.str("HONUA_BATCH_DIR", default=str(DATA_DIR / "batch")),
+        # Bytes of stdout and of stderr kept per task (head and tail, a marker in between).
+        "MAX_LOG_BYTES": env.int("HONUA_BATCH_MAX_LOG_BYTES", default=256 * 1024),
+        "PYTHON": env.str("HONUA_BATCH_PYTHON", default=str(BASE_DIR / ".venv" / "bin" / "python")),
+        # The user tasks run as when the server runs as root (RLIMIT_NPROC never binds root).
+        "USER": env.str("HONUA_BATCH_USER", default="nobody"),
+        # auto: own network/mount/PID namespaces when unshare works here; off: never (the
+        # task's audit hook still refuses network sockets).
+        "NAMESPACES": env.str("HONUA_BATCH_NAMESPACES", default="auto"),
+    },
 }
 
 LOGGING = {

@@ -481,6 +481,9 @@ def _execute_tiers(
     def message(level: str, text: str) -> None:
         run_services.run_report(run_id=run_id, messages=[(level, text)])
 
+    def attach(name: str, data: bytes, media_type: str) -> None:
+        artifact_create(tenant_id=plan.tenant_id, run_id=run_id, name=name, data=data, media_type=media_type)
+
     try:
         for tier in plan.tier_order:
             executor = get_executor(tier)
@@ -502,6 +505,7 @@ def _execute_tiers(
                     cancel_event=cancel_event,
                     deadline=(started + float(max_runtime)) if max_runtime else None,
                     trace_parent=span.header,
+                    attach=attach,
                 )
                 keeper_cancel = getattr(executor, "cancel_callback", None)
                 if keeper_cancel is not None:

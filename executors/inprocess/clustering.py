@@ -26,6 +26,7 @@ from pyproj import CRS, Transformer
 from executors.base import ExecutionContext, InvalidInput
 from executors.inprocess import params
 from executors.inprocess.job import Job
+from executors.inprocess.params import LinearUnit
 from executors.spatialref import crs_for, ground_distances, transform_geometries, unit_factor
 
 METHODS = ("auto", "planar", "geodesic")
@@ -48,19 +49,7 @@ def dbscan(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
     kinds = shapely.get_type_id(geoms[usable])
     if np.any(kinds != 0):
         raise InvalidInput("features: dbscan clusters points; other geometry types were given")
-    points = geoms[usable]
-    ground = not eps_in.is_angular and ground_distances(method, job.work_srid)
-    if eps_in.is_angular:
-        if not job.geographic:
-            raise InvalidInput(
-                f"eps: a distance in degrees needs geographic data; EPSG:{job.work_srid} is projected"
-            )
-        eps = eps_in.value
-    elif ground:
-        eps = eps_in.meters
-        points = _to_local_metres(points, job.work_srid)
-    else:
-        eps = eps_in.meters / unit_factor(job.work_srid)
+    points, eps = in_distance_plane(geoms[usable], eps_in, method, job, "eps")
     job.checkpoint(10, f"{len(points)} points")
 
     labels = np.full(len(geoms), NOISE, dtype=np.int64)
@@ -70,17 +59,38 @@ def dbscan(inputs: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
     return job.output(feats.with_field("cluster_id", labels.tolist(), "integer"))
 
 
-def _to_local_metres(points: np.ndarray, srid: int) -> np.ndarray:
-    """Points in the azimuthal equidistant projection centred on them (as the SQL does)."""
-    if len(points) == 0:
-        return points
+def in_distance_plane(
+    geoms: np.ndarray, distance: LinearUnit, method: str, job: Job, name: str
+) -> tuple[np.ndarray, float]:
+    """Geometries (in the working CRS) and a distance in the plane where that distance
+    holds as ``method`` says (:func:`executors.spatialref.ground_distances`): on the ground,
+    metres of an azimuthal equidistant projection centred on the data; otherwise the CRS's
+    plane and unit ("degree": planar degrees of geographic data)."""
+    if distance.is_angular:
+        if not job.geographic:
+            raise InvalidInput(
+                f"{name}: a distance in degrees needs geographic data; EPSG:{job.work_srid} is projected"
+            )
+        return geoms, distance.value
+    if ground_distances(method, job.work_srid):
+        return to_local_metres(geoms, job.work_srid), distance.meters
+    return geoms, distance.meters / unit_factor(job.work_srid)
+
+
+def to_local_metres(geoms: np.ndarray, srid: int) -> np.ndarray:
+    """Geometries in the azimuthal equidistant projection centred on them, as
+    ``honua_gp._aeqd_for`` centres it: circular mean longitude and mean latitude of the
+    centroids of their parts (for points, the points)."""
+    if len(geoms) == 0:
+        return geoms
     crs = crs_for(srid)
-    lonlat = points
+    lonlat = geoms
     if not crs.is_geographic:
         lonlat = transform_geometries(
-            points, Transformer.from_crs(crs, CRS.from_epsg(4326), always_xy=True)
+            geoms, Transformer.from_crs(crs, CRS.from_epsg(4326), always_xy=True)
         )
-    xy = shapely.get_coordinates(lonlat)
+    parts = shapely.get_parts(lonlat)
+    xy = shapely.get_coordinates(shapely.centroid(parts[~shapely.is_empty(parts)]))
     lon = math.degrees(
         math.atan2(np.sin(np.radians(xy[:, 0])).mean(), np.cos(np.radians(xy[:, 0])).mean())
     )
@@ -88,7 +98,7 @@ def _to_local_metres(points: np.ndarray, srid: int) -> np.ndarray:
     aeqd = CRS.from_proj4(
         f"+proj=aeqd +lat_0={lat:.8f} +lon_0={lon:.8f} +datum=WGS84 +units=m +no_defs"
     )
-    return transform_geometries(points, Transformer.from_crs(crs, aeqd, always_xy=True))
+    return transform_geometries(geoms, Transformer.from_crs(crs, aeqd, always_xy=True))
 
 
 def cluster_labels(
@@ -111,27 +121,31 @@ def cluster_labels(
         np.minimum.at(first_core, i[from_core], j[from_core])
         both = from_core & core[i] & (i < j)
         if both.any():
-            _union(parent, i[both], j[both])
-    root = _roots(parent)
+            union_pairs(parent, i[both], j[both])
+    root = roots(parent)
 
     labels = np.full(n, -1, dtype=np.int64)
     labels[core] = root[core]
     border = ~core & (first_core < n)
     labels[border] = root[first_core[border]]
+    return number_by_first_member(labels)
+
+
+def number_by_first_member(labels: np.ndarray) -> np.ndarray:
+    """Cluster labels renumbered 0, 1, ... in the order of each cluster's first member
+    (negative labels, "in no cluster", become -1)."""
+    labels = np.where(labels >= 0, labels, -1).astype(np.int64)
     clustered = np.flatnonzero(labels >= 0)
     if len(clustered) == 0:
         return labels
-    # Number clusters by their first member in input order.
-    _, first = np.unique(labels[clustered], return_index=True)
-    order = np.argsort(clustered[first])
-    number = np.empty(len(order), dtype=np.int64)
-    number[order] = np.arange(len(order))
-    _, inverse = np.unique(labels[clustered], return_inverse=True)
+    keys, first, inverse = np.unique(labels[clustered], return_index=True, return_inverse=True)
+    number = np.empty(len(keys), dtype=np.int64)
+    number[np.argsort(clustered[first])] = np.arange(len(keys))
     labels[clustered] = number[inverse.reshape(-1)]
     return labels
 
 
-def _roots(parent: np.ndarray) -> np.ndarray:
+def roots(parent: np.ndarray) -> np.ndarray:
     """Every node's root (pointer jumping until stable)."""
     while True:
         grand = parent[parent]
@@ -140,10 +154,10 @@ def _roots(parent: np.ndarray) -> np.ndarray:
         parent[:] = grand
 
 
-def _union(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+def union_pairs(parent: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
     """Merge the sets of each pair (a[k], b[k]); every root ends pointing at its set's minimum."""
     while True:
-        ra, rb = _roots(parent)[a], parent[b]
+        ra, rb = roots(parent)[a], parent[b]
         differ = ra != rb
         if not differ.any():
             return

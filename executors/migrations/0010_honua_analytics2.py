@@ -7,7 +7,7 @@ from executors.postgis.sqlfiles import install
 
 
 class Migration(migrations.Migration):
-    dependencies = [("executors", "0008_honua_dbscan_v2")]
+    dependencies = [("executors", "0009_honua_analytics1")]
     operations = [
         install(
             "hexbin",

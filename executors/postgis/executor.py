@@ -269,10 +269,10 @@ def _result(
     dissolved: bool,
 ) -> dict[str, Any]:
     n = len(source)
+    if dissolved:
+        geoms = _geometries([r[1] for r in rows])
+        return write_features(Features(geoms, [{} for _ in rows], [None] * len(rows), out_srid))
     if fn.output == GEOMETRY_PER_INPUT:
-        if dissolved:
-            geoms = _geometries([r[1] for r in rows])
-            return write_features(Features(geoms, [{} for _ in rows], [None] * len(rows), out_srid))
         placed = np.full(n, None, dtype=object)
         if rows:
             placed[np.fromiter((r[0] - 1 for r in rows), dtype=np.intp, count=len(rows))] = (
@@ -297,9 +297,10 @@ def _result(
 def _new_features(
     fn: SqlFunction, inputs: dict[str, Any], rows: list[tuple[Any, ...]], srid: int
 ) -> dict[str, Any]:
-    """Rows (geom, *columns) -> new features with the columns as typed properties."""
-    written = [(k + 1, c) for k, c in enumerate(fn.columns) if c in fn.columns_for(inputs)]
+    """Rows (ordinal, geom, *columns), in ordinal order -> new features with the columns as
+    typed properties."""
+    written = [(k + 2, c) for k, c in enumerate(fn.columns) if c in fn.columns_for(inputs)]
     props = [{c.prop: row[k] for k, c in written} for row in rows]
-    fields = [{"name": c.prop, "type": c.type} for _, c in written]
-    geoms = _geometries([r[0] for r in rows]) if rows else np.empty(0, dtype=object)
+    fields = [{"name": c.prop, "type": c.type} for _, c in written] or None
+    geoms = _geometries([r[1] for r in rows]) if rows else np.empty(0, dtype=object)
     return write_features(Features(geoms, props, [None] * len(rows), srid, fields))

@@ -25,13 +25,14 @@ from executors.spatialref import WEB_MERCATOR_SRIDS
 from executors.units import LINEAR_UNITS
 
 METHODS = ("auto", "planar", "geodesic")
+KMEANS_MAX_K = 1000  # the catalog's maximum of kmeans' k
 CAP_STYLES = ("round", "flat", "square")
 JOIN_STYLES = ("round", "mitre", "bevel")
 
 # How the rows of a function become the ``result`` feature collection.
 GEOMETRY_PER_INPUT = "geometry"  # (ordinal, geom): a new geometry per input (NULL: dissolved)
 VALUE_PER_INPUT = "value"  # (ordinal, value, geom): the input feature plus one property
-NEW_FEATURES = "new"  # (geom, *columns): new features (hexagons, grid cells), not per input
+NEW_FEATURES = "new"  # (ordinal, geom, *columns): new features, not one per input
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _statement(handler: str, reproject_input: bool, geometry_out: str) -> str:
     if fn.output == VALUE_PER_INPUT:
         columns = f"r.ordinal, {geometry}, r.{fn.value_property}"
     elif fn.output == NEW_FEATURES:
-        columns = ", ".join([geometry, *(f"r.{c.sql}" for c in fn.columns)])
+        columns = ", ".join(["r.ordinal", geometry, *(f"r.{c.sql}" for c in fn.columns)])
     else:
         columns = f"r.ordinal, {geometry}"
     return f"SELECT {columns} FROM {fn.function}({args}) AS r"
@@ -276,6 +277,25 @@ def _dbscan_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
     return (eps, _integer(inputs, "min_points", 5, 1, 1_000_000), sql_method)
 
 
+def _delaunay_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    return (snapping_tolerance(inputs, frame), _boolean(inputs, "only_edges", False))
+
+
+def _kmeans_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    return (
+        _integer(inputs, "k", None, 1, KMEANS_MAX_K),
+        _choice(inputs, "method", METHODS, "auto"),
+    )
+
+
+def _cluster_within_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    value, unit = _linear_unit(inputs, "distance")
+    if value < 0:
+        raise InvalidInput("distance: must not be negative")
+    method = _choice(inputs, "method", METHODS, "auto")
+    return distance_in_frame(value, unit, method, frame, "distance")
+
+
 def _cell_size(inputs: Mapping[str, Any], name: str, frame: Frame) -> float:
     """A grid's cell size in the working frame: metres for geographic data (the SQL
     functions grid them in a local metric frame), the CRS's unit for projected data."""
@@ -385,6 +405,33 @@ FUNCTIONS: dict[str, SqlFunction] = {
             value_property="cluster_id",
             value_type="integer",
             value_default=-1,  # noise, as Esri's density-based clustering
+        ),
+        SqlFunction(
+            handler="delaunay",
+            function="honua_gp.delaunay",
+            arg_types=("double precision", "boolean"),
+            build=_delaunay_args,
+            output=NEW_FEATURES,
+        ),
+        SqlFunction(
+            handler="kmeans",
+            function="honua_gp.kmeans",
+            arg_types=("integer", "text"),
+            build=_kmeans_args,
+            output=VALUE_PER_INPUT,
+            value_property="cluster_id",
+            value_type="integer",
+            value_default=-1,  # no geometry: in no cluster
+        ),
+        SqlFunction(
+            handler="cluster_within",
+            function="honua_gp.cluster_within",
+            arg_types=("double precision", "text"),
+            build=_cluster_within_args,
+            output=VALUE_PER_INPUT,
+            value_property="cluster_id",
+            value_type="integer",
+            value_default=-1,  # no geometry: in no cluster
         ),
         SqlFunction(
             handler="hexbin",

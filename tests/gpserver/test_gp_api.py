@@ -56,7 +56,7 @@ def test_services_advertise_their_execution_type(api):
     assert "buffer" in geometry["tasks"] and all(t.isidentifier() for t in geometry["tasks"])
     analysis = api.get(ANALYSIS)
     assert analysis["executionType"] == "esriExecutionTypeAsynchronous"
-    assert {"buffer", "dbscan", "voronoi"} <= set(analysis["tasks"])
+    assert {"buffer", "dbscan", "voronoi", "kmeans", "cluster_within"} <= set(analysis["tasks"])
     assert api.get(f"{ROOT}/honua/geometry/GPServer")["tasks"] == geometry["tasks"]
     assert_error(api.get(f"{ROOT}/Honua/Nope/GPServer"), 404)
 

@@ -20,7 +20,8 @@ def test_iteminfo_from_the_catalog(api):
     assert info["description"].startswith("Spatial analysis run as jobs")
     assert info["snippet"] == info["summary"] == (
         "Spatial analysis run as jobs: buffers and dissolves of large inputs, Voronoi (Thiessen) "
-        "polygons, Delaunay triangulation and density-based clustering (DBSCAN)."
+        "polygons, Delaunay triangulation, density-based clustering (DBSCAN), k-means clustering "
+        "and clusters of features within a distance of each other."
     )
     # Tags: the keywords of the service's tasks (buffer, voronoi, ..., echo), each once.
     assert info["tags"][:3] == ["geometry", "proximity", "buffer"]

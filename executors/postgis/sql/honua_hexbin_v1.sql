@@ -19,8 +19,9 @@
 -- shared edge (ties go to the western column, then the northern row).
 --
 -- Returns one row per occupied hexagon (and per empty one with p_include_empty), ordered by
--- (i, j): the hexagon in p_srid, its i and j, the number of points, the sum of their values
--- (0 when none has a value; NULL when p_values is NULL) and their mean (NULL when none has
+-- (i, j): its ordinal (1, 2, ... in that order), the hexagon in p_srid, its i and j, the
+-- number of points, the sum of their values (0 when none has a value; NULL when p_values is
+-- NULL) and their mean (NULL when none has
 -- a value). Invalid parameters raise SQLSTATE 22023.
 --
 -- jit is off: the row estimate of unnest is far off and compiling would cost more than
@@ -42,8 +43,8 @@ CREATE OR REPLACE FUNCTION honua_gp.hexbin(
     p_include_empty boolean DEFAULT false,
     p_values double precision[] DEFAULT NULL,
     p_max_cells integer DEFAULT 250000)
-RETURNS TABLE (geom geometry, grid_column integer, grid_row integer, point_count integer,
-               value_sum double precision, value_mean double precision)
+RETURNS TABLE (ordinal bigint, geom geometry, grid_column integer, grid_row integer,
+               point_count integer, value_sum double precision, value_mean double precision)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET search_path FROM CURRENT
 SET jit = off
@@ -142,7 +143,8 @@ BEGIN
     WHERE p_include_empty
       AND NOT EXISTS (SELECT 1 FROM bins AS b WHERE b.i = g.i AND b.j = g.j)
   )
-  SELECT CASE WHEN v_geographic THEN ST_Transform(ST_Hexagon(p_size, c.i, c.j), v_proj, p_srid)
+  SELECT row_number() OVER (ORDER BY c.i, c.j),
+         CASE WHEN v_geographic THEN ST_Transform(ST_Hexagon(p_size, c.i, c.j), v_proj, p_srid)
               ELSE ST_SetSRID(ST_Hexagon(p_size, c.i, c.j), p_srid) END,
          c.i, c.j, c.n,
          CASE WHEN p_values IS NULL THEN NULL ELSE coalesce(c.s, 0) END,

@@ -20,8 +20,8 @@
 -- distance to the cell's centre; a sample exactly at the centre gives its own value (the
 -- mean of those there); a cell with no sample within the radius gets NULL.
 --
--- Returns one row per cell, rows north to south and columns west to east: the cell as a
--- polygon in p_srid (its four corners transformed), its column and row, and the value.
+-- Returns one row per cell, rows north to south and columns west to east: its ordinal (1, 2,
+-- ... in that order), the cell as a polygon in p_srid (its four corners transformed), its column and row, and the value.
 -- Invalid parameters raise SQLSTATE 22023.
 --
 -- VOLATILE: the samples go to a temporary table with a GiST index for the KNN searches
@@ -38,7 +38,8 @@ CREATE OR REPLACE FUNCTION honua_gp.idw(
     p_extent double precision[],
     p_values double precision[],
     p_max_cells integer DEFAULT 250000)
-RETURNS TABLE (geom geometry, grid_column integer, grid_row integer, value double precision)
+RETURNS TABLE (ordinal bigint, geom geometry, grid_column integer, grid_row integer,
+               value double precision)
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path FROM CURRENT
 SET jit = off
@@ -135,7 +136,8 @@ BEGIN
                                    v_ymax - (r::float8 + 0.5::float8) * p_cell_size), v_frame) AS centre
     FROM generate_series(0, v_rows::integer - 1) AS r, generate_series(0, v_cols::integer - 1) AS c
   )
-  SELECT CASE WHEN v_geographic
+  SELECT cl.r::bigint * v_cols::bigint + cl.c + 1,
+         CASE WHEN v_geographic
               THEN ST_Transform(ST_MakeEnvelope(v_xmin + cl.c * p_cell_size, v_ymax - (cl.r + 1) * p_cell_size,
                                                 v_xmin + (cl.c + 1) * p_cell_size, v_ymax - cl.r * p_cell_size),
                                 v_proj, p_srid)

@@ -16,6 +16,9 @@ FUNCTIONS = {
     "buffer",
     "voronoi",
     "dbscan",
+    "delaunay",
+    "kmeans",
+    "cluster_within",
     "_is_geographic",
     "_local_srid",
     "_scale_at",
@@ -106,7 +109,8 @@ def test_functions_pin_their_search_path_and_skip_jit():
     with connection.cursor() as cur:
         cur.execute(
             "SELECT p.proname, p.proconfig FROM pg_proc AS p WHERE p.pronamespace = %s::regnamespace"
-            " AND p.proname IN ('buffer', 'voronoi', 'dbscan', 'hexbin', 'idw')",
+            " AND p.proname IN ('buffer', 'voronoi', 'dbscan', 'delaunay', 'kmeans', 'cluster_within',"
+            " 'hexbin', 'idw')",
             [SCHEMA],
         )
         for _, config in cur.fetchall():
@@ -140,7 +144,7 @@ def test_reversing_one_function_removes_only_it():
     executor = MigrationExecutor(connection)
     with transaction.atomic():
         executor.migrate([("executors", "0004_honua_voronoi_v1")])
-        assert _functions() == FUNCTIONS - {"dbscan"} - ANALYTICS2
+        assert _functions() == FUNCTIONS - {"dbscan", "delaunay", "kmeans", "cluster_within"} - ANALYTICS2
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes("executors"))
         assert _functions() == FUNCTIONS
@@ -151,7 +155,7 @@ def test_analytics2_reverses_to_exactly_its_functions_and_forward_again():
     executor = MigrationExecutor(connection)
     leaf = executor.loader.graph.leaf_nodes("executors")
     with transaction.atomic():
-        executor.migrate([("executors", "0008_honua_dbscan_v2")])
+        executor.migrate([("executors", "0009_honua_analytics1")])
         assert _functions() == FUNCTIONS - ANALYTICS2
         executor.loader.build_graph()
         executor.migrate(leaf)
@@ -178,8 +182,26 @@ def test_version_2_functions_reverse_to_version_1_and_forward_again():
     assert run_as_role(sql)[0][0] == pytest.approx(ground, rel=1e-2)
     with transaction.atomic():
         executor.migrate([("executors", "0005_honua_dbscan_v1")])
-        assert _functions() == FUNCTIONS - ANALYTICS2
+        assert _functions() == FUNCTIONS - {"delaunay", "kmeans", "cluster_within"} - ANALYTICS2
         assert run_as_role(sql)[0][0] == pytest.approx(50.0, rel=1e-9)
         executor.loader.build_graph()
         executor.migrate(leaf)
         assert run_as_role(sql)[0][0] == pytest.approx(ground, rel=1e-2)
+
+
+@pytest.mark.django_db
+def test_analytics1_reverses_to_the_functions_before_it_and_forward_again():
+    """0009 installs delaunay, kmeans and cluster_within; reversing it drops just them."""
+    executor = MigrationExecutor(connection)
+    leaf = executor.loader.graph.leaf_nodes("executors")
+    with transaction.atomic():
+        executor.migrate([("executors", "0008_honua_dbscan_v2")])
+        assert _functions() == FUNCTIONS - {"delaunay", "kmeans", "cluster_within"} - ANALYTICS2
+        executor.loader.build_graph()
+        executor.migrate(leaf)
+        assert _functions() == FUNCTIONS
+        rows = run_as_role(
+            "SELECT cluster_id FROM honua_gp.cluster_within("
+            "ARRAY[ST_AsBinary('POINT(0 0)'::geometry), ST_AsBinary('POINT(5 0)'::geometry)], 3857, 1.0, 'planar')"
+        )
+        assert rows == [(0,), (1,)]
