@@ -34,7 +34,7 @@ _PARAM_KEYS = {
     "name", "type", "title", "description", "required", "default", "choices", "minimum",
     "maximum", "multi", "max_items", "geometry_types", "media_types",
 }
-_LIMIT_KEYS = {"max_bytes", "max_features", "max_vertices", "max_runtime_seconds"}
+_LIMIT_KEYS = {"max_bytes", "max_features", "max_vertices", "max_runtime_seconds", "max_cells"}
 _GEOMETRY_TYPES = {
     "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
     "GeometryCollection",

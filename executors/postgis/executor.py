@@ -129,6 +129,7 @@ class PostGISExecutor(Executor):
         frame = frame_for(ctx.process_srid or source.srid)
         out_srid = ctx.out_srid or source.srid
         args = fn.build(inputs, frame)
+        extra = () if fn.extra_args is None else fn.extra_args(inputs, source, ctx.limits)
 
         reproject_input = frame.srid != source.srid
         if fn.output == VALUE_PER_INPUT and out_srid == source.srid:
@@ -140,11 +141,13 @@ class PostGISExecutor(Executor):
         params: list[Any] = [out_srid] if geometry_out == "transform" else []
         if reproject_input:
             params += [source.srid, frame.srid]
-        params += [shapely.to_wkb(source.geometries).tolist(), frame.srid, *args]
+        params += [shapely.to_wkb(source.geometries).tolist(), frame.srid, *args, *extra]
         sql = fn.statement(reproject_input=reproject_input, geometry_out=geometry_out)
 
         rows = self._run(sql, params, ctx, handler)
         ctx.check_cancelled()
+        if fn.output == NEW_FEATURES:
+            return {"result": _new_features(fn, inputs, rows, out_srid)}
         dissolved = fn.dissolve_arg is not None and bool(args[fn.dissolve_arg])
         return {"result": _result(fn, source, rows, out_srid, geometry_out, dissolved)}
 
@@ -266,7 +269,7 @@ def _result(
     dissolved: bool,
 ) -> dict[str, Any]:
     n = len(source)
-    if fn.output == NEW_FEATURES or dissolved:
+    if dissolved:
         geoms = _geometries([r[1] for r in rows])
         return write_features(Features(geoms, [{} for _ in rows], [None] * len(rows), out_srid))
     if fn.output == GEOMETRY_PER_INPUT:
@@ -289,3 +292,15 @@ def _result(
             )
         out = out.replace(placed, srid=out_srid)
     return write_features(out)
+
+
+def _new_features(
+    fn: SqlFunction, inputs: dict[str, Any], rows: list[tuple[Any, ...]], srid: int
+) -> dict[str, Any]:
+    """Rows (ordinal, geom, *columns), in ordinal order -> new features with the columns as
+    typed properties."""
+    written = [(k + 2, c) for k, c in enumerate(fn.columns) if c in fn.columns_for(inputs)]
+    props = [{c.prop: row[k] for k, c in written} for row in rows]
+    fields = [{"name": c.prop, "type": c.type} for _, c in written] or None
+    geoms = _geometries([r[1] for r in rows]) if rows else np.empty(0, dtype=object)
+    return write_features(Features(geoms, props, [None] * len(rows), srid, fields))

@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from executors.attributes import numeric_values
 from executors.base import InvalidInput
+from executors.geodata import Features
+from executors.grids import max_cells
 from executors.spatialref import WEB_MERCATOR_SRIDS
 from executors.units import LINEAR_UNITS
 
@@ -28,7 +32,7 @@ JOIN_STYLES = ("round", "mitre", "bevel")
 # How the rows of a function become the ``result`` feature collection.
 GEOMETRY_PER_INPUT = "geometry"  # (ordinal, geom): a new geometry per input (NULL: dissolved)
 VALUE_PER_INPUT = "value"  # (ordinal, value, geom): the input feature plus one property
-NEW_FEATURES = "new"  # (ordinal, geom): new features without properties, in ordinal order
+NEW_FEATURES = "new"  # (ordinal, geom, *columns): new features, not one per input
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,21 @@ def frame_for(srid: int) -> Frame:
 
 
 @dataclass(frozen=True)
+class Column:
+    """A column of a NEW_FEATURES function and the property it becomes. ``requires``: the
+    property is written only when that input is given."""
+
+    sql: str
+    prop: str
+    type: str  # "integer" | "number" | "string"
+    requires: str | None = None
+
+
+@dataclass(frozen=True)
 class SqlFunction:
-    """One allow-listed SQL function: ``function(wkb bytea[], srid integer, *args)``."""
+    """One allow-listed SQL function: ``function(wkb bytea[], srid integer, *args)``; ``args``
+    are build()'s, then extra_args()'s (values read from the features' properties and the
+    run's limits)."""
 
     handler: str
     function: str
@@ -68,6 +85,14 @@ class SqlFunction:
     value_default: Any = None
     features_input: str = "features"
     dissolve_arg: int | None = None  # index in build()'s tuple of a "dissolve into one" flag
+    columns: tuple[Column, ...] = ()  # of a NEW_FEATURES function, after its geom
+    extra_args: (
+        Callable[[Mapping[str, Any], Features, Mapping[str, Any]], tuple[Any, ...]] | None
+    ) = None
+
+    def columns_for(self, inputs: Mapping[str, Any]) -> tuple[Column, ...]:
+        """The columns written as properties for these inputs."""
+        return tuple(c for c in self.columns if c.requires is None or inputs.get(c.requires))
 
     def statement(self, *, reproject_input: bool, geometry_out: str) -> str:
         """The SELECT calling the function. ``geometry_out``: "as_is" | "transform" | "none"."""
@@ -93,6 +118,8 @@ def _statement(handler: str, reproject_input: bool, geometry_out: str) -> str:
     }[geometry_out]
     if fn.output == VALUE_PER_INPUT:
         columns = f"r.ordinal, {geometry}, r.{fn.value_property}"
+    elif fn.output == NEW_FEATURES:
+        columns = ", ".join(["r.ordinal", geometry, *(f"r.{c.sql}" for c in fn.columns)])
     else:
         columns = f"r.ordinal, {geometry}"
     return f"SELECT {columns} FROM {fn.function}({args}) AS r"
@@ -181,6 +208,8 @@ def _bbox_in(value: Any, frame: Frame, name: str) -> list[float]:
         box = [box[0], box[1], box[3], box[4]]
     if len(box) != 4:
         raise InvalidInput(f"{name}: a bbox has 4 numbers")
+    if not (box[0] < box[2] and box[1] < box[3]):
+        raise InvalidInput(f"{name}: bbox minimum must be below maximum")
     srid = value.get("srid", 4326)
     if srid != frame.srid:
         frame_for(srid)
@@ -189,6 +218,11 @@ def _bbox_in(value: Any, frame: Frame, name: str) -> list[float]:
     if not (box[0] < box[2] and box[1] < box[3]) or not all(map(math.isfinite, box)):
         raise InvalidInput(f"{name}: bbox minimum must be below maximum")
     return box
+
+
+def extent_in(value: Any, srid: int, name: str = "extent") -> list[float]:
+    """A bbox input as [xmin, ymin, xmax, ymax] in EPSG ``srid`` (as the SQL functions get it)."""
+    return _bbox_in(value, frame_for(srid), name)
 
 
 # -- argument builders (after wkb[] and srid) ----------------------------------------
@@ -262,6 +296,75 @@ def _cluster_within_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, 
     return distance_in_frame(value, unit, method, frame, "distance")
 
 
+def _cell_size(inputs: Mapping[str, Any], name: str, frame: Frame) -> float:
+    """A grid's cell size in the working frame: metres for geographic data (the SQL
+    functions grid them in a local metric frame), the CRS's unit for projected data."""
+    value, unit = _linear_unit(inputs, name)
+    return frame_length(value, unit, frame, name)
+
+
+def frame_length(value: float, unit: str, frame: Frame, name: str) -> float:
+    """A positive length in the grid functions' working frame (not degrees)."""
+    if unit == "degree":
+        raise InvalidInput(f"{name}: give a length (meter, foot...), not degrees")
+    if not value > 0:
+        raise InvalidInput(f"{name}: must be positive")
+    metres = value * LINEAR_UNITS[unit]
+    return metres if frame.geographic else metres / frame.metres_per_unit
+
+
+def _hexbin_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    return (_cell_size(inputs, "cell_size", frame), _boolean(inputs, "include_empty", False))
+
+
+def _hexbin_extra(
+    inputs: Mapping[str, Any], features: Features, limits: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    field = inputs.get("sum_field")
+    values = None
+    if field:
+        values = _nullable(numeric_values(features, _field_name(field, "sum_field")))
+    return (values, max_cells(limits))
+
+
+def _idw_args(inputs: Mapping[str, Any], frame: Frame) -> tuple[Any, ...]:
+    radius = None
+    if inputs.get("search_radius") is not None:
+        value, unit = _linear_unit(inputs, "search_radius")
+        radius = frame_length(value, unit, frame, "search_radius")
+    power = _number(_value(inputs, "power", 2.0), "power")
+    if not 0 <= power <= 10:
+        raise InvalidInput("power: expected a number from 0 to 10")
+    extent = inputs.get("extent")
+    return (
+        _cell_size(inputs, "cell_size", frame),
+        power,
+        radius,
+        _integer(inputs, "max_neighbors", 12, 1, 10_000),
+        None if extent is None else _bbox_in(extent, frame, "extent"),
+    )
+
+
+def _idw_extra(
+    inputs: Mapping[str, Any], features: Features, limits: Mapping[str, Any]
+) -> tuple[Any, ...]:
+    name = _field_name(inputs.get("value_field"), "value_field")
+    values = numeric_values(features, name)
+    if not np.isfinite(values).any():
+        raise InvalidInput(f"value_field: no feature has a numeric {name!r}")
+    return (_nullable(values), max_cells(limits))
+
+
+def _field_name(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name}: expected the name of a numeric property")
+    return value
+
+
+def _nullable(values: np.ndarray) -> list[float | None]:
+    return [v if math.isfinite(v) else None for v in values.tolist()]
+
+
 FUNCTIONS: dict[str, SqlFunction] = {
     f.handler: f
     for f in (
@@ -329,6 +432,42 @@ FUNCTIONS: dict[str, SqlFunction] = {
             value_property="cluster_id",
             value_type="integer",
             value_default=-1,  # no geometry: in no cluster
+        ),
+        SqlFunction(
+            handler="hexbin",
+            function="honua_gp.hexbin",
+            arg_types=("double precision", "boolean", "double precision[]", "integer"),
+            build=_hexbin_args,
+            extra_args=_hexbin_extra,
+            output=NEW_FEATURES,
+            columns=(
+                Column("grid_column", "grid_column", "integer"),
+                Column("grid_row", "grid_row", "integer"),
+                Column("point_count", "count", "integer"),
+                Column("value_sum", "sum", "number", requires="sum_field"),
+                Column("value_mean", "mean", "number", requires="sum_field"),
+            ),
+        ),
+        SqlFunction(
+            handler="idw",
+            function="honua_gp.idw",
+            arg_types=(
+                "double precision",
+                "double precision",
+                "double precision",
+                "integer",
+                "double precision[]",
+                "double precision[]",
+                "integer",
+            ),
+            build=_idw_args,
+            extra_args=_idw_extra,
+            output=NEW_FEATURES,
+            columns=(
+                Column("grid_column", "grid_column", "integer"),
+                Column("grid_row", "grid_row", "integer"),
+                Column("value", "value", "number"),
+            ),
         ),
     )
 }

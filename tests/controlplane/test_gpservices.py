@@ -49,7 +49,7 @@ def test_shipped_services_are_synced_in_order(principal):
     analysis = gp_service_get(principal=principal, folder="Honua", name="Analysis")
     assert analysis.execution_type is GPExecutionType.ASYNC
     assert [t.id for t in analysis.tasks] == [
-        "buffer", "voronoi", "delaunay", "dbscan", "kmeans", "cluster_within", "union", "echo"
+        "buffer", "voronoi", "delaunay", "dbscan", "kmeans", "cluster_within", "hexbin", "idw", "union", "echo"
     ]
     assert analysis.task("voronoi") is not None and analysis.task("centroid") is None
 
@@ -97,7 +97,7 @@ def test_a_tenant_override_disabling_a_process_hides_the_task(principal):
     other = gp_service_get(principal=Principal(tenant="other"), folder="Honua", name="Geometry")
     assert other.tasks[0].id == "buffer"
     # Every task of a service disabled for the tenant: the service and its folder disappear.
-    for pid in ["voronoi", "delaunay", "dbscan", "kmeans", "cluster_within", "union", "echo"]:
+    for pid in ["voronoi", "delaunay", "dbscan", "kmeans", "cluster_within", "hexbin", "idw", "union", "echo"]:
         TenantPolicyOverride.objects.create(tenant=tenant, process_id=pid, enabled=False)
     policy_cache_clear()
     with pytest.raises(NoSuchService):

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from executors.base import ExecutionContext
-from executors.inprocess import cluster_within, clustering, kmeans
+from executors.inprocess import cluster_within, clustering, gridding, kmeans
 from executors.inprocess.echo import echo
 from executors.inprocess.operations import (
     construct,
@@ -67,6 +67,8 @@ HANDLERS: dict[str, Operation] = {
         "dbscan": clustering.dbscan,
         "kmeans": kmeans.kmeans,
         "cluster_within": cluster_within.cluster_within,
+        "hexbin": gridding.hexbin,
+        "idw": gridding.idw,
     }.items()
 }
 HANDLERS["echo"] = echo

@@ -70,7 +70,7 @@ def test_registration_flags_and_allow_list(ex):
     assert ex.tier == "postgis" and ex.needs_database and ex.supports_cancel
     assert ex.is_available()
     assert {h for h in FUNCTIONS} == {
-        "buffer", "voronoi", "dbscan", "delaunay", "kmeans", "cluster_within"
+        "buffer", "voronoi", "dbscan", "delaunay", "kmeans", "cluster_within", "hexbin", "idw"
     }
     assert ex.supports("buffer") and ex.supports("dbscan") and ex.supports("voronoi")
     assert not ex.supports("union") and not ex.supports("honua_gp.buffer; DROP SCHEMA public")

@@ -24,7 +24,11 @@ FUNCTIONS = {
     "_scale_at",
     "_wrap_dateline",
     "_aeqd_for",
+    "hexbin",
+    "idw",
+    "_laea_for",
 }
+ANALYTICS2 = {"hexbin", "idw", "_laea_for"}  # 0010_honua_analytics2
 
 
 def _scalar(sql: str, params: list | None = None):
@@ -105,7 +109,8 @@ def test_functions_pin_their_search_path_and_skip_jit():
     with connection.cursor() as cur:
         cur.execute(
             "SELECT p.proname, p.proconfig FROM pg_proc AS p WHERE p.pronamespace = %s::regnamespace"
-            " AND p.proname IN ('buffer', 'voronoi', 'dbscan', 'delaunay', 'kmeans', 'cluster_within')",
+            " AND p.proname IN ('buffer', 'voronoi', 'dbscan', 'delaunay', 'kmeans', 'cluster_within',"
+            " 'hexbin', 'idw')",
             [SCHEMA],
         )
         for _, config in cur.fetchall():
@@ -139,10 +144,26 @@ def test_reversing_one_function_removes_only_it():
     executor = MigrationExecutor(connection)
     with transaction.atomic():
         executor.migrate([("executors", "0004_honua_voronoi_v1")])
-        assert _functions() == FUNCTIONS - {"dbscan", "delaunay", "kmeans", "cluster_within"}
+        assert _functions() == FUNCTIONS - {"dbscan", "delaunay", "kmeans", "cluster_within"} - ANALYTICS2
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes("executors"))
         assert _functions() == FUNCTIONS
+
+
+@pytest.mark.django_db
+def test_analytics2_reverses_to_exactly_its_functions_and_forward_again():
+    executor = MigrationExecutor(connection)
+    leaf = executor.loader.graph.leaf_nodes("executors")
+    with transaction.atomic():
+        executor.migrate([("executors", "0009_honua_analytics1")])
+        assert _functions() == FUNCTIONS - ANALYTICS2
+        executor.loader.build_graph()
+        executor.migrate(leaf)
+        assert _functions() == FUNCTIONS
+        rows = run_as_role(
+            "SELECT point_count FROM honua_gp.hexbin(ARRAY[ST_AsBinary('POINT(1 1)'::geometry)], 3857, 10.0)"
+        )
+        assert rows == [(1,)]
 
 
 @pytest.mark.django_db
@@ -161,7 +182,7 @@ def test_version_2_functions_reverse_to_version_1_and_forward_again():
     assert run_as_role(sql)[0][0] == pytest.approx(ground, rel=1e-2)
     with transaction.atomic():
         executor.migrate([("executors", "0005_honua_dbscan_v1")])
-        assert _functions() == FUNCTIONS - {"delaunay", "kmeans", "cluster_within"}
+        assert _functions() == FUNCTIONS - {"delaunay", "kmeans", "cluster_within"} - ANALYTICS2
         assert run_as_role(sql)[0][0] == pytest.approx(50.0, rel=1e-9)
         executor.loader.build_graph()
         executor.migrate(leaf)
@@ -175,7 +196,7 @@ def test_analytics1_reverses_to_the_functions_before_it_and_forward_again():
     leaf = executor.loader.graph.leaf_nodes("executors")
     with transaction.atomic():
         executor.migrate([("executors", "0008_honua_dbscan_v2")])
-        assert _functions() == FUNCTIONS - {"delaunay", "kmeans", "cluster_within"}
+        assert _functions() == FUNCTIONS - {"delaunay", "kmeans", "cluster_within"} - ANALYTICS2
         executor.loader.build_graph()
         executor.migrate(leaf)
         assert _functions() == FUNCTIONS
