@@ -57,6 +57,7 @@ setup:
 	$(MANAGE_LOCKED) sync_catalog
 	$(MANAGE_LOCKED) batch_sign --verbosity 0
 	$(MANAGE_LOCKED) ensure_demo
+	$(MANAGE_LOCKED) s3_lifecycle
 	$(MANAGE_LOCKED) collectstatic --noinput --verbosity 0
 
 run: setup

@@ -36,7 +36,31 @@ def batch_tasks_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         handler = (doc.get("handlers") or {}).get("batch")
         if handler and task_dir(handler, task_dirs()) is None:
             errors.append(
-                Error(f"process {pid!r}: batch handler {handler!r} is not a batch task", id="honua.E003",
+                Error(f"process {pid!r}: batch handler {handler!r} is not a batch task", id="honua.E008",
                       hint="Add executors/batch/tasks/<handler>/ or fix the YAML.")
             )
+    return errors
+
+
+@register("honua")
+def artifact_store_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The artifact store settings name a store, and the S3 store has what it needs."""
+    from django.conf import settings
+
+    honua = settings.HONUA
+    store = honua.get("ARTIFACT_STORE", "local")
+    if store not in ("local", "s3"):
+        return [Error(f"HONUA_ARTIFACT_STORE is {store!r}", id="honua.E003", hint="Set it to local or s3.")]
+    errors = []
+    if store == "s3" and not honua.get("S3_BUCKET"):
+        errors.append(Error("the S3 artifact store needs a bucket", id="honua.E004", hint="Set HONUA_S3_BUCKET."))
+    sse = str(honua.get("S3_SSE") or "none")
+    if sse not in ("AES256", "aws:kms", "none"):
+        errors.append(Error(f"HONUA_S3_SSE is {sse!r}", id="honua.E005", hint="Set it to AES256, aws:kms or none."))
+    if int(honua.get("S3_RETENTION_DAYS", 1)) < 1:
+        errors.append(Error("HONUA_S3_RETENTION_DAYS must be at least 1", id="honua.E006"))
+    if not 0 <= int(honua.get("S3_PRESIGN_SECONDS", 0)) <= 7 * 24 * 3600:
+        errors.append(
+            Error("HONUA_S3_PRESIGN_SECONDS must be 0 to 604800", id="honua.E007", hint="S3 SigV4 caps presigned URLs at 7 days.")
+        )
     return errors

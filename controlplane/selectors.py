@@ -34,7 +34,7 @@ from controlplane.services.access import (
     process_access_check,
     process_allowed,
 )
-from controlplane.services.artifacts import artifact_open, output_decode
+from controlplane.services.artifacts import ArtifactGone, artifact_read, output_decode
 from controlplane.services.execution import _result_from_run
 from controlplane.services.gpservices import GPServiceRow, gpservice_rows
 from controlplane.services.policy import (
@@ -266,7 +266,11 @@ def run_inputs(*, principal: Principal, run_id: str | uuid.UUID) -> dict[str, An
 def artifact_value(*, principal: Principal, link: dict[str, Any]) -> Any:
     """The value of an output stored as an artifact (see ``output_encode``)."""
     art = artifact_get(principal=principal, artifact_id=link["artifact"])
-    return output_decode(artifact_open(art).read_bytes(), link)
+    try:
+        data = artifact_read(art)
+    except ArtifactGone as exc:
+        raise NoSuchOutput("the output is no longer stored") from exc
+    return output_decode(data, link)
 
 
 def artifact_get(*, principal: Principal | None, artifact_id: str) -> Artifact:

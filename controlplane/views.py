@@ -7,7 +7,7 @@ from django.views import View
 
 from controlplane.exceptions import NoSuchOutput
 from controlplane.selectors import artifact_get
-from controlplane.services.artifacts import artifact_link_valid, artifact_open
+from controlplane.services.artifacts import ArtifactGone, artifact_link_valid, artifact_stream
 
 
 class ArtifactDownloadView(View):
@@ -18,10 +18,11 @@ class ArtifactDownloadView(View):
             art = artifact_get(principal=None, artifact_id=artifact_id)
         except NoSuchOutput as exc:
             return JsonResponse({"error": exc.message}, status=404)
-        path = artifact_open(art)
-        if not path.exists():
+        try:
+            stream = artifact_stream(art)
+        except ArtifactGone:
             return JsonResponse({"error": "the artifact is no longer stored"}, status=404)
-        response = FileResponse(path.open("rb"), content_type=art.media_type)
+        response = FileResponse(stream, content_type=art.media_type)
         response["Content-Length"] = str(art.size)
         response["ETag"] = f'"{art.sha256}"'
         return response

@@ -159,6 +159,26 @@ HONUA = {
     # Threads per web process that run sync executions which may overrun the deadline.
     "INLINE_THREADS": env.int("HONUA_INLINE_THREADS", default=8),
     "ARTIFACT_LINK_SECONDS": env.int("HONUA_ARTIFACT_LINK_SECONDS", default=3600),
+    # Where new artifacts and uploads are written: "local" (MEDIA_ROOT) or "s3". Artifacts
+    # already stored stay readable in the store they were written to.
+    "ARTIFACT_STORE": env.str("HONUA_ARTIFACT_STORE", default="local"),
+    # The S3 store: bucket, key prefix, region, another endpoint (MinIO, moto), server-side
+    # encryption (AES256 | aws:kms | none) with its KMS key (aws:kms; empty: the AWS-managed
+    # key), the days after which the bucket's lifecycle rule removes objects Honua did not
+    # (manage.py s3_lifecycle), and the lifetime of presigned links (0: ARTIFACT_LINK_SECONDS).
+    # Credentials: boto3's own chain (controlplane/services/aws.py).
+    "S3_BUCKET": env.str("HONUA_S3_BUCKET", default=""),
+    "S3_PREFIX": env.str("HONUA_S3_PREFIX", default="honua/"),
+    "S3_REGION": env.str("HONUA_S3_REGION", default=""),
+    "S3_ENDPOINT_URL": env.str("HONUA_S3_ENDPOINT_URL", default=""),
+    "S3_SSE": env.str("HONUA_S3_SSE", default="AES256"),
+    "S3_KMS_KEY_ID": env.str("HONUA_S3_KMS_KEY_ID", default=""),
+    "S3_RETENTION_DAYS": env.int("HONUA_S3_RETENTION_DAYS", default=2),
+    "S3_PRESIGN_SECONDS": env.int("HONUA_S3_PRESIGN_SECONDS", default=0),
+    # Every boto3 client (aws.py): connect and read timeouts, attempts (standard retry mode).
+    "AWS_CONNECT_TIMEOUT_SECONDS": env.float("HONUA_AWS_CONNECT_TIMEOUT_SECONDS", default=5.0),
+    "AWS_READ_TIMEOUT_SECONDS": env.float("HONUA_AWS_READ_TIMEOUT_SECONDS", default=30.0),
+    "AWS_MAX_ATTEMPTS": env.int("HONUA_AWS_MAX_ATTEMPTS", default=3),
     "POSTGIS_ROLE": env.str("HONUA_POSTGIS_ROLE", default="honua_gp_exec"),
     # Inline inputs on the postgis tier: "pinned" (only when a tenant override pins the
     # tier order), "always", or "never" (see DESIGN data locality).

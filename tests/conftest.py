@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 
 from controlplane.contracts import Principal
+from tests.aws import aws, moto_server, s3_bucket, s3_store  # noqa: F401  (fixtures: AWS through moto)
 
 
 def _drop_stale_test_databases() -> None:

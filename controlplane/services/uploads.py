@@ -32,7 +32,7 @@ from controlplane.exceptions import (
 )
 from controlplane.models import Artifact, ProcessDefinition, UploadItem, UploadPart
 from controlplane.services.access import is_anonymous
-from controlplane.services.artifacts import artifact_create, artifact_open
+from controlplane.services.artifacts import ArtifactGone, artifact_create, artifact_read
 from controlplane.services.audit import audit_record
 from controlplane.services.jsonbounds import json_loads_bounded
 from controlplane.services.mediatypes import EXTENSIONS, OCTETS, REFUSED, media_type_sniff
@@ -124,7 +124,17 @@ def upload_bytes(*, principal: Principal, item_id: str) -> bytes:
     item = upload_get(principal=principal, item_id=item_id)
     if not item.committed or item.artifact is None:
         raise UploadNotCommitted(f"item {item.id} is registered but not committed")
-    return artifact_open(item.artifact).read_bytes()
+    return _item_bytes(item)
+
+
+def _item_bytes(item: UploadItem) -> bytes:
+    """A committed item's bytes; NoSuchUpload when its store no longer has them."""
+    try:
+        if item.artifact is None:
+            raise ArtifactGone(item.id)
+        return artifact_read(item.artifact)
+    except ArtifactGone as exc:
+        raise NoSuchUpload(f"the bytes of item {item.id} are no longer stored") from exc
 
 
 def upload_part_numbers(*, principal: Principal, item_id: str) -> list[int]:
@@ -149,9 +159,9 @@ def _snapshot(item: UploadItem) -> dict[str, Any]:
 def _store(item: UploadItem, data: bytes, media: str) -> None:
     """Keep ``data`` as the item's artifact (expiring with the item) and commit the item."""
     artifact = artifact_create(
-        tenant_id=item.tenant_id, run_id=None, name=item.item_name, data=data, media_type=media
+        tenant_id=item.tenant_id, run_id=None, name=item.item_name, data=data, media_type=media,
+        expires_at=item.expires_at,
     )
-    Artifact.objects.filter(pk=artifact.pk).update(expires_at=item.expires_at)
     item.artifact = artifact
     item.committed = True
     item.size = artifact.size
@@ -228,9 +238,8 @@ def upload_part(*, principal: Principal, item_id: str, part_number: int, data: b
         artifacts_delete(Artifact.objects.filter(pk__in=replaced))
         artifact = artifact_create(
             tenant_id=item.tenant_id, run_id=None, name=f"{item.item_name}.part{part_number}",
-            data=data, media_type=OCTETS,
+            data=data, media_type=OCTETS, expires_at=item.expires_at,
         )
-        Artifact.objects.filter(pk=artifact.pk).update(expires_at=item.expires_at)
         UploadPart.objects.create(upload=item, part_number=part_number, artifact=artifact, size=len(data))
     return item
 
@@ -270,7 +279,10 @@ def upload_commit(
                 f"item {item.id} has no part {missing[0]}; received parts: " + ", ".join(map(str, sorted(stored)))
             )
         _check_size(sum(stored[n].size for n in order), f"item {item.id}")
-        data = b"".join(artifact_open(stored[n].artifact).read_bytes() for n in order)
+        try:
+            data = b"".join(artifact_read(stored[n].artifact) for n in order)
+        except ArtifactGone as exc:
+            raise InvalidRequest(f"a part of item {item.id} is no longer stored; send it again") from exc
         if checksum and not _checksum_ok(data, checksum):
             raise InvalidParameterValue(f"checksum mismatch for item {item.id}: the parts were kept, commit again")
         media = _check_type(data, item.item_name)
@@ -408,7 +420,7 @@ def upload_inputs_resolve(
                     raise UploadNotCommitted(f"input {name!r}: item {item.id} is not committed")
                 total += item.size
                 if param.type.value in _FEATURE_TYPES:
-                    v = _features_from(param, item, artifact_open(item.artifact).read_bytes())
+                    v = _features_from(param, item, _item_bytes(item))
                 else:
                     accepted = [m.split(";")[0].strip() for m in param.media_types]
                     if accepted and OCTETS not in accepted and item.media_type not in accepted:
@@ -461,11 +473,14 @@ def file_inputs_load(*, tenant_id: int, process_id: str, inputs: dict[str, Any])
         for v in values:
             if isinstance(v, dict) and "artifact" in v:
                 art = Artifact.objects.filter(id=v["artifact"], tenant_id=tenant_id).first()
-                path = artifact_open(art) if art is not None else None
-                if art is None or path is None or not path.exists():
-                    raise InvalidInput(f"input {name!r}: the uploaded file is no longer stored")
+                try:
+                    if art is None:
+                        raise ArtifactGone(str(v["artifact"]))
+                    data = artifact_read(art)
+                except ArtifactGone as exc:
+                    raise InvalidInput(f"input {name!r}: the uploaded file is no longer stored") from exc
                 v = {
-                    "value": base64.b64encode(path.read_bytes()).decode(),
+                    "value": base64.b64encode(data).decode(),
                     "media_type": v.get("media_type") or art.media_type,
                     "encoding": "base64",
                     "name": v.get("name") or art.name,

@@ -480,3 +480,28 @@ def test_no_outbound_http_client_outside_the_guard():
                 offenders[rel] = found
     assert offenders == {}, f"outbound HTTP must go through {GUARD} (the SSRF guard): {offenders}"
     assert _client_imports((ROOT / GUARD).read_text())  # the scan does see the guard's own
+
+
+AWS = "controlplane/services/aws.py"
+
+
+def test_aws_sdk_clients_are_made_only_in_the_aws_module():
+    """boto3 reaches only the AWS endpoints the operator configured, never a client's URL: its
+    clients come from one module (botocore's exceptions may be caught anywhere)."""
+    offenders = {}
+    for package in ("controlplane", "executors", "gpserver", "ogcprocesses", "honua", "browser"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel == AWS:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                names = [n for n in names if n.split(".")[0] in ("boto3", "botocore", "aiobotocore")]
+                if any(n != "botocore.exceptions" for n in names):
+                    offenders[rel] = names
+    assert offenders == {}, f"AWS clients come from {AWS}: {offenders}"
+    assert "boto3" in (ROOT / AWS).read_text()

@@ -23,7 +23,7 @@ from controlplane.exceptions import (
 )
 from controlplane.models import Artifact, AuditEvent, ProcessRun, Tenant, UploadItem, UploadPart
 from controlplane.services import uploads as svc
-from controlplane.services.artifacts import artifact_open
+from controlplane.services.artifacts import ArtifactGone, artifact_read
 from controlplane.services.execution import run_submit
 from controlplane.services.mediatypes import media_type_sniff
 from controlplane.tasks import run_execute
@@ -43,6 +43,23 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "artifacts"
 
 
+@pytest.fixture(params=["local", "s3"])
+def store(request) -> str:
+    """The test runs once with each artifact store (S3: moto on loopback, tests/aws.py)."""
+    if request.param == "s3":
+        request.getfixturevalue("s3_store")
+    return request.param
+
+
+def _stored(artifact: Artifact) -> bool:
+    """Whether the artifact's store still has its bytes."""
+    try:
+        artifact_read(artifact)
+    except ArtifactGone:
+        return False
+    return True
+
+
 @pytest.fixture
 def other() -> Principal:
     Tenant.objects.get_or_create(slug="other-tenant", defaults={"name": "Other"})
@@ -53,12 +70,13 @@ def _limit(settings, **values) -> None:
     settings.HONUA = {**settings.HONUA, **values}
 
 
-def test_one_shot_upload_is_committed_with_sniffed_type(principal):
+def test_one_shot_upload_is_committed_with_sniffed_type(principal, store):
     item = svc.upload_create(principal=principal, name="C:\\data\\points.bin", data=GEOJSON, description="pts")
     assert re.fullmatch(r"i[0-9a-f]{32}", item.id)
     assert item.committed and item.item_name == "points.bin" and item.size == len(GEOJSON)
     assert item.media_type == "application/geo+json"  # by content, not by the ".bin" name
     assert item.sha256 == hashlib.sha256(GEOJSON).hexdigest()
+    assert item.artifact.store == store and item.artifact.expires_at == item.expires_at
     assert svc.upload_bytes(principal=principal, item_id=item.id) == GEOJSON
     # Esri prints item ids as "i" + a dashed GUID; both spellings find it.
     dashed = f"i{item.id[1:9]}-{item.id[9:13]}-{item.id[13:17]}-{item.id[17:21]}-{item.id[21:]}"
@@ -75,7 +93,7 @@ def test_uploads_info_reports_limits(settings):
 
 
 @pytest.mark.parametrize("algorithm", ["md5", "sha256"])
-def test_multi_part_upload_with_checksum(principal, algorithm):
+def test_multi_part_upload_with_checksum(principal, store, algorithm):
     first, second = CSV[:10], CSV[10:]
     item = svc.upload_register(principal=principal, name="table.csv", description="parts")
     assert not item.committed
@@ -188,17 +206,17 @@ def test_another_tenant_gets_no_such_upload(principal, other):
         svc.upload_get(principal=principal, item_id="not-an-id")
 
 
-def test_delete_removes_the_bytes(principal, django_capture_on_commit_callbacks):
+def test_delete_removes_the_bytes(principal, store, django_capture_on_commit_callbacks):
     item = svc.upload_create(principal=principal, name="pts.geojson", data=GEOJSON)
-    path = artifact_open(item.artifact)
+    assert item.artifact.store == store
     parts = svc.upload_register(principal=principal, name="p.csv")
     svc.upload_part(principal=principal, item_id=parts.id, part_number=1, data=CSV)
-    part_path = artifact_open(UploadPart.objects.get(upload_id=parts.id).artifact)
-    assert path.exists() and part_path.exists()
+    part = UploadPart.objects.get(upload_id=parts.id).artifact
+    assert _stored(item.artifact) and _stored(part) and part.store == store
     with django_capture_on_commit_callbacks(execute=True):
         svc.upload_delete(principal=principal, item_id=item.id)
         svc.upload_delete(principal=principal, item_id=parts.id)
-    assert not path.exists() and not part_path.exists()
+    assert not _stored(item.artifact) and not _stored(part)
     assert not UploadItem.objects.filter(id__in=[item.id, parts.id]).exists()
     assert not Artifact.objects.filter(id=item.artifact_id).exists()
     assert AuditEvent.objects.filter(action="upload.delete", object_id=item.id).exists()
@@ -206,19 +224,19 @@ def test_delete_removes_the_bytes(principal, django_capture_on_commit_callbacks)
         svc.upload_bytes(principal=principal, item_id=item.id)
 
 
-def test_expired_uploads_are_gone_and_cleaned(principal, django_capture_on_commit_callbacks):
+def test_expired_uploads_are_gone_and_cleaned(principal, store, django_capture_on_commit_callbacks):
     from datetime import timedelta
 
     from django.utils import timezone
 
     item = svc.upload_create(principal=principal, name="pts.geojson", data=GEOJSON)
-    path = artifact_open(item.artifact)
+    assert _stored(item.artifact) and item.artifact.store == store
     UploadItem.objects.filter(id=item.id).update(expires_at=timezone.now() - timedelta(seconds=1))
     with pytest.raises(NoSuchUpload):
         svc.upload_get(principal=principal, item_id=item.id)
     with django_capture_on_commit_callbacks(execute=True):
         assert svc.uploads_expire() == 1
-    assert not path.exists()
+    assert not _stored(item.artifact)
 
 
 def _echo(principal, item_id, mode=None) -> ExecutionRequest:
@@ -232,7 +250,7 @@ def _echo(principal, item_id, mode=None) -> ExecutionRequest:
 
 
 @pytest.mark.django_db(transaction=True)  # sync runs execute on the inline pool's own connection
-def test_an_uploaded_file_reaches_the_executor_as_bytes(principal):
+def test_an_uploaded_file_reaches_the_executor_as_bytes(principal, store):
     item = svc.upload_create(principal=principal, name="pts.geojson", data=GEOJSON)
     result = run_submit(_echo(principal, item.id))
     assert result.status is RunStatus.SUCCEEDED
@@ -246,7 +264,7 @@ def test_an_uploaded_file_reaches_the_executor_as_bytes(principal):
     }
 
 
-def test_an_uploaded_file_reaches_a_queued_run_too(principal):
+def test_an_uploaded_file_reaches_a_queued_run_too(principal, store):
     item = svc.upload_create(principal=principal, name="t.csv", data=CSV)
     result = run_submit(_echo(principal, item.id, mode=ExecutionMode.ASYNC))
     assert run_execute(str(result.run_id)) == "done"
@@ -271,7 +289,7 @@ def test_uploads_must_be_committed_and_count_towards_the_process_limit(principal
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_uploaded_geojson_is_a_feature_input(principal):
+def test_an_uploaded_geojson_is_a_feature_input(principal, store):
     square = {"type": "Polygon", "coordinates": [[[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]]}
     doc = {"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}},
            "features": [{"type": "Feature", "properties": {"n": 1}, "geometry": square}]}
