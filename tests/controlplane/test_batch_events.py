@@ -1,0 +1,175 @@
+"""Detached AWS Batch runs through the control plane, against moto on loopback: an OGC async
+hot-spot analysis submitted, detached, then finished by its SQS event (the test plays the
+container with the real entry point), failed with the CloudWatch log tail, cancelled with
+TerminateJob, a duplicated event, a lost event recovered by DescribeJobs polling."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from controlplane.models import Artifact, ProcessRun
+from controlplane.services import runs as svc
+from controlplane.services.batch_events import batch_event_handle, batch_events_consume, batch_jobs_poll
+from controlplane.tasks import run_execute
+from tests.aws_batch import AwsBatch, aws_batch  # noqa: F401  (a fixture)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("honua_catalog")]
+
+RNG = np.random.default_rng(5)
+PTS = RNG.uniform(-1, 1, size=(24, 2))
+Y = RNG.normal(5, 1, size=24) + (PTS[:, 1] > 0.4) * 3
+BAND = 0.6
+
+
+def _gi_star(pts: np.ndarray, y: np.ndarray, band: float) -> np.ndarray:
+    """Getis-Ord Gi* (self included, binary distance band), the textbook formula."""
+    n = len(y)
+    d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+    w = (d <= band).astype(float)
+    xbar, s = y.mean(), np.sqrt((y**2).mean() - y.mean() ** 2)
+    wsum = w.sum(axis=1)
+    return (w @ y - xbar * wsum) / (s * np.sqrt((n * (w**2).sum(axis=1) - wsum**2) / (n - 1)))
+
+
+def _submit(client: Any) -> str:
+    fc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(a), float(b)]},
+         "properties": {"v": float(v)}} for (a, b), v in zip(PTS, Y, strict=True)]}
+    body = {"inputs": {"features": {"value": fc, "mediaType": "application/geo+json"}, "field": "v",
+                       "distance": BAND}, "response": "document"}
+    response = client.post("/ogcapi/processes/hotspots/execution", data=json.dumps(body),
+                           content_type="application/json", headers={"Prefer": "respond-async"})
+    assert response.status_code == 201, response.content
+    job = response["Location"].rstrip("/").rsplit("/", 1)[-1]
+    assert run_execute(job) == "done"
+    return job
+
+
+def _status(client: Any, job: str) -> dict[str, Any]:
+    return json.loads(client.get(f"/ogcapi/jobs/{job}").content)
+
+
+def _gi_of(client: Any, job: str) -> np.ndarray:
+    results = json.loads(client.get(f"/ogcapi/jobs/{job}/results").content)
+    result = results["result"]
+    features = result["value"]["features"] if "value" in result else result["features"]
+    return np.array([f["properties"]["gi_z"] for f in features])
+
+
+def test_a_detached_run_completes_from_its_sqs_event_once(client, aws_batch: AwsBatch, tmp_path):  # noqa: F811
+    job = _submit(client)
+    run = ProcessRun.objects.get(id=job)
+    # the worker let go: running, leased to AWS Batch with no expiry, the job recorded
+    assert run.status == "running" and run.lease_owner == "external:aws-batch" and run.lease_expires_at is None
+    assert run.external["runner"] == "aws" and run.external["tier"] == "batch"
+    assert _status(client, job)["status"] == "running"
+    described = aws_batch.job(run.external["job_id"])
+    assert described["parameters"]["runId"] == job
+    # the reaper leaves it alone
+    assert svc.runs_reap_expired() == {"requeued": 0, "failed": 0, "cancelled": 0}
+    # the container runs; AWS Batch emits the state change; Honua consumes it
+    assert aws_batch.play_task(described, tmp_path / "c").returncode == 0
+    event = aws_batch.event(run.external["job_id"], status="SUCCEEDED")
+    aws_batch.send(event)
+    assert batch_events_consume(wait_seconds=1) == 1
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.tier_used == "batch" and run.lease_owner == "external:aws-batch"
+    assert _status(client, job)["status"] == "successful"
+    np.testing.assert_allclose(_gi_of(client, job), _gi_star(PTS, Y, BAND), rtol=1e-6)
+    finished, messages = run.finished_at, len(run.messages)
+    # the same event again (EventBridge delivers at least once): no second completion, deleted
+    aws_batch.send(event)
+    assert batch_events_consume(wait_seconds=1) == 1
+    assert batch_event_handle(event=event) == "ignored"
+    run.refresh_from_db()
+    assert run.status == "succeeded" and run.finished_at == finished and len(run.messages) == messages
+    time.sleep(1.2)  # past the queue's visibility timeout: a message not deleted would be back
+    assert aws_batch.queue_depth() == 0
+
+
+def test_a_failed_job_fails_its_run_with_the_log_tail(client, aws_batch: AwsBatch):  # noqa: F811
+    job = _submit(client)
+    job_id = ProcessRun.objects.get(id=job).external["job_id"]
+    logs = aws_batch.client("logs")
+    stream = f"{aws_batch.job_definition}/default/{job_id}"
+    logs.create_log_group(logGroupName="/aws/batch/job")
+    logs.create_log_stream(logGroupName="/aws/batch/job", logStreamName=stream)
+    now = int(time.time() * 1000)
+    lines = ["starting", "loading libpysal", "Traceback (most recent call last):", "  File task.py",
+             "ValueError: the weights are empty", "exit 1"]
+    logs.put_log_events(logGroupName="/aws/batch/job", logStreamName=stream,
+                        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)])
+    aws_batch.send(aws_batch.event(job_id, status="FAILED", reason="Essential container in task exited",
+                                   log_stream=stream))
+    assert batch_events_consume(wait_seconds=1) == 1
+    run = ProcessRun.objects.get(id=job)
+    assert run.status == "failed" and run.error["code"] == "batch-job-failed"
+    assert "Essential container in task exited" in run.error["message"]
+    assert "ValueError: the weights are empty" in run.error["message"] and "starting" not in run.error["message"]
+    tail = Artifact.objects.get(run_id=run.id, name="aws-batch-log.txt")
+    assert tail.size == len("\n".join(lines[-5:]) + "\n")  # HONUA_BATCH_LOG_TAIL_LINES=5 in the fixture
+    status = _status(client, job)
+    assert status["status"] == "failed"
+
+
+def test_cancelling_a_detached_run_terminates_its_job(client, aws_batch: AwsBatch):  # noqa: F811
+    job = _submit(client)
+    run = ProcessRun.objects.get(id=job)
+    job_id = run.external["job_id"]
+    response = client.delete(f"/ogcapi/jobs/{job}")
+    assert response.status_code == 200, response.content
+    # TerminateJob reached AWS Batch (DescribeJobs shows its reason); the run awaits the end
+    assert aws_batch.job(job_id)["statusReason"] == f"cancelled in Honua (run {job})"
+    run.refresh_from_db()
+    assert run.status == "cancelling"
+    # AWS Batch ends a terminated job as FAILED with that reason
+    aws_batch.send(aws_batch.event(job_id, status="FAILED", reason=f"cancelled in Honua (run {job})"))
+    assert batch_events_consume(wait_seconds=1) == 1
+    run.refresh_from_db()
+    assert run.status == "cancelled" and run.error is None
+
+
+def test_a_lost_event_is_recovered_by_polling(client, aws_batch: AwsBatch, tmp_path):  # noqa: F811
+    job = _submit(client)
+    run = ProcessRun.objects.get(id=job)
+    described = aws_batch.job(run.external["job_id"])
+    assert described["status"] == "SUCCEEDED"  # moto's no-Docker Batch ends jobs at once
+    assert aws_batch.play_task(described, tmp_path / "c").returncode == 0
+    assert batch_jobs_poll(older_than_seconds=3600) == 0  # recent: the event may still come
+    assert batch_jobs_poll(older_than_seconds=0) == 1
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    np.testing.assert_allclose(_gi_of(client, job), _gi_star(PTS, Y, BAND), rtol=1e-6)
+    assert batch_jobs_poll(older_than_seconds=0) == 0
+
+
+def test_polling_fails_a_run_whose_job_failed(client, aws_batch: AwsBatch, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("MOTO_SIMPLE_BATCH_FAIL_AFTER", "0")  # moto (in this process) fails the job
+    job = _submit(client)
+    assert batch_jobs_poll(older_than_seconds=0) == 1
+    run = ProcessRun.objects.get(id=job)
+    assert run.status == "failed" and run.error["code"] == "batch-job-failed"
+
+
+def test_events_that_are_not_final_or_not_ours_change_nothing(client, aws_batch: AwsBatch):  # noqa: F811
+    job = _submit(client)
+    job_id = ProcessRun.objects.get(id=job).external["job_id"]
+    running = aws_batch.event(job_id, status="RUNNING")
+    other = aws_batch.event(job_id, status="SUCCEEDED")
+    other["detail"]["jobId"] = "00000000-0000-0000-0000-000000000000"
+    foreign = {**aws_batch.event(job_id, status="SUCCEEDED"), "source": "aws.ecs"}
+    for event in (running, other, foreign):
+        aws_batch.send(event)
+    aws_batch.client("sqs").send_message(QueueUrl=aws_batch.queue_url, MessageBody="not json")
+    handled = 0
+    for _ in range(4):
+        handled += batch_events_consume(wait_seconds=1)
+        if handled == 4:
+            break
+    assert handled == 4
+    assert ProcessRun.objects.get(id=job).status == "running"
