@@ -185,3 +185,27 @@ def batch_job_terminate(*, run_id: uuid.UUID | str) -> bool:
         return False
     run_services.run_report(run_id=run_id, messages=[("info", f"Job {external['job_id']} is being terminated.")])
     return True
+
+
+BATCH_LIFECYCLE_RULE_ID = "honua-batch-jobs-expiry"
+
+
+def batch_buckets_lifecycle(*, days: int) -> list[str]:
+    """Install (or replace) on the batch input and output buckets the lifecycle rule that
+    expires ``jobs/`` after ``days`` (staged files of runs that failed, or whose clean-up did
+    not happen); the buckets' other rules stay. Returns the buckets."""
+    conf = _conf()
+    buckets = list(dict.fromkeys(b for b in (conf.get("INPUT_BUCKET"), conf.get("OUTPUT_BUCKET")) if b))
+    s3 = batch_client("s3")
+    rule = {"ID": BATCH_LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": "jobs/"},
+            "Expiration": {"Days": int(days)}}
+    for bucket in buckets:
+        try:
+            rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+                raise
+            rules = []
+        rules = [r for r in rules if r.get("ID") != BATCH_LIFECYCLE_RULE_ID] + [rule]
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+    return buckets

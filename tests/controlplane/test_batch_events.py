@@ -14,7 +14,11 @@ import pytest
 
 from controlplane.models import Artifact, ProcessRun
 from controlplane.services import runs as svc
-from controlplane.services.batch_events import batch_event_handle, batch_events_consume, batch_jobs_poll
+from controlplane.services.batch_events import (
+    batch_event_handle,
+    batch_events_consume,
+    batch_jobs_poll,
+)
 from controlplane.tasks import run_execute
 from tests.aws_batch import AwsBatch, aws_batch  # noqa: F401  (a fixture)
 
@@ -173,3 +177,128 @@ def test_events_that_are_not_final_or_not_ours_change_nothing(client, aws_batch:
             break
     assert handled == 4
     assert ProcessRun.objects.get(id=job).status == "running"
+
+
+# --- the SNS webhook --------------------------------------------------------------------------
+
+TOPIC = "arn:aws:sns:us-east-1:123456789012:honua-batch-events"
+CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem"
+SNS_PATH = "/aws/sns/batch-events"
+
+
+@pytest.fixture
+def sns_signer(settings: Any) -> Any:
+    """A locally made key and certificate, put in the verifier's cache under an AWS SNS
+    certificate URL (the verifier fetches from AWS hosts only); ``sign(message)``."""
+    import base64
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from cryptography.x509.oid import NameOID
+
+    from controlplane.services import sns
+
+    settings.HONUA = {**settings.HONUA, "BATCH": {**settings.HONUA["BATCH"], "SNS_TOPIC_ARNS": [TOPIC]}}
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    sns.certificates[CERT_URL] = cert
+
+    def canonical(message: dict[str, Any]) -> bytes:
+        # written here from the AWS documentation, not taken from the verifier
+        keys = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+        if message["Type"] != "Notification":
+            keys = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+        return "".join(f"{k}\n{message[k]}\n" for k in keys if k in message).encode()
+
+    def sign(message: dict[str, Any], version: str = "2", signer: Any = key) -> dict[str, Any]:
+        digest = hashes.SHA256() if version == "2" else hashes.SHA1()
+        signature = signer.sign(canonical(message), padding.PKCS1v15(), digest)
+        return {**message, "SignatureVersion": version, "Signature": base64.b64encode(signature).decode(),
+                "SigningCertURL": CERT_URL}
+
+    yield sign
+    sns.certificates.pop(CERT_URL, None)
+
+
+def _notification(event: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"Type": "Notification", "MessageId": "7a1b5c2e-0000-4000-8000-000000000001", "TopicArn": TOPIC,
+            "Subject": "Batch Job State Change", "Message": json.dumps(event),
+            "Timestamp": "2026-11-25T12:00:00.000Z", **extra}
+
+
+def _post(client: Any, message: dict[str, Any]) -> Any:
+    return client.post(SNS_PATH, data=json.dumps(message), content_type="text/plain; charset=UTF-8")
+
+
+def test_sns_notification_with_a_valid_signature_completes_the_run(client, aws_batch: AwsBatch, sns_signer, tmp_path):  # noqa: F811
+    job = _submit(client)
+    job_id = ProcessRun.objects.get(id=job).external["job_id"]
+    assert aws_batch.play_task(aws_batch.job(job_id), tmp_path / "c").returncode == 0
+    event = aws_batch.event(job_id, status="SUCCEEDED")
+    # forged: signed by another key; then a valid one (signature version 1)
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = _post(client, sns_signer(_notification(event), signer=forger))
+    assert forged.status_code == 403 and "does not verify" in forged.json()["error"]
+    tampered = sns_signer(_notification(event))
+    tampered["Message"] = tampered["Message"].replace("SUCCEEDED", "FAILED")
+    assert _post(client, tampered).status_code == 403
+    assert ProcessRun.objects.get(id=job).status == "running"
+    response = _post(client, sns_signer(_notification(event), version="1"))
+    assert response.status_code == 200 and response.json() == {"outcome": "succeeded"}
+    assert ProcessRun.objects.get(id=job).status == "succeeded"
+    np.testing.assert_allclose(_gi_of(client, job), _gi_star(PTS, Y, BAND), rtol=1e-6)
+    again = _post(client, sns_signer(_notification(event)))
+    assert again.status_code == 200 and again.json() == {"outcome": "ignored"}
+
+
+def test_sns_refuses_unsigned_foreign_hosts_and_other_topics(client, aws_batch: AwsBatch, sns_signer):  # noqa: F811
+    job = _submit(client)
+    event = aws_batch.event(ProcessRun.objects.get(id=job).external["job_id"], status="FAILED")
+    unsigned = _notification(event)
+    assert _post(client, unsigned).status_code == 403
+    for url in ("https://evil.example.com/SimpleNotificationService-0123.pem",
+                "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123.pem",
+                "https://sns.us-east-1.amazonaws.com.evil.example/SimpleNotificationService-0123.pem",
+                "https://127.0.0.1/SimpleNotificationService-0123.pem"):
+        response = _post(client, {**sns_signer(_notification(event)), "SigningCertURL": url})
+        assert response.status_code == 403, url
+        assert "not an AWS SNS certificate URL" in response.json()["error"]
+    other_topic = sns_signer(_notification(event, TopicArn="arn:aws:sns:us-east-1:999999999999:other"))
+    assert _post(client, other_topic).status_code == 403
+    confirm = sns_signer({"Type": "SubscriptionConfirmation", "MessageId": "m1", "Token": "t", "TopicArn": TOPIC,
+                          "Message": "confirm", "SubscribeURL": "https://evil.example.com/?Action=ConfirmSubscription&x",
+                          "Timestamp": "2026-11-25T12:00:00.000Z"})
+    response = _post(client, confirm)
+    assert response.status_code == 403 and "SubscribeURL" in response.json()["error"]
+    assert _post(client, {"not": "sns"}).status_code == 403
+    assert client.post(SNS_PATH, data=b"\xff", content_type="text/plain").status_code == 403
+    assert ProcessRun.objects.get(id=job).status == "running"
+
+
+def test_sns_endpoint_is_off_without_topics(client, settings):
+    settings.HONUA = {**settings.HONUA, "BATCH": {**settings.HONUA["BATCH"], "SNS_TOPIC_ARNS": []}}
+    assert client.post(SNS_PATH, data="{}", content_type="text/plain").status_code == 404
+    assert client.get(SNS_PATH).status_code == 405
+
+
+def test_batch_lifecycle_command_installs_the_jobs_rule(aws_batch: AwsBatch):  # noqa: F811
+    from django.core.management import call_command
+
+    s3 = aws_batch.client("s3")
+    s3.put_bucket_lifecycle_configuration(Bucket=aws_batch.input_bucket, LifecycleConfiguration={"Rules": [
+        {"ID": "theirs", "Status": "Enabled", "Filter": {"Prefix": "other/"}, "Expiration": {"Days": 30}}]})
+    call_command("batch_lifecycle", verbosity=0)
+    call_command("batch_lifecycle", verbosity=0)  # idempotent
+    for bucket in (aws_batch.input_bucket, aws_batch.output_bucket):
+        rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]}
+        ours = rules["honua-batch-jobs-expiry"]
+        assert ours["Filter"] == {"Prefix": "jobs/"} and ours["Expiration"]["Days"] == 7
+    assert "theirs" in {r["ID"] for r in s3.get_bucket_lifecycle_configuration(Bucket=aws_batch.input_bucket)["Rules"]}
