@@ -665,7 +665,18 @@ def _resume(
     )
     if done:
         _notify(plan, "success")
+        cleanup = getattr(executor, "remote_cleanup", None)
+        if cleanup is not None:
+            transaction.on_commit(functools.partial(_remote_cleanup, cleanup, external, run_id))
     return done
+
+
+def _remote_cleanup(cleanup: Any, external: dict[str, Any], run_id: str) -> None:
+    """After the completion is committed (a rolled-back one is retried from the same files)."""
+    try:
+        cleanup(external, run_id)
+    except Exception:  # best effort: the buckets' lifecycle rule removes what is left
+        log.warning("staged files of a finished job not removed", extra={"run_id": run_id}, exc_info=True)
 
 
 # --- reading results ------------------------------------------------------------------------

@@ -165,6 +165,10 @@ class BatchExecutor(Executor):
         """Stop a detached job (TerminateJob); its end arrives as an event or a poll."""
         self.aws_runner().terminate(str(external["job_id"]), reason)
 
+    def remote_cleanup(self, external: dict[str, Any], run_id: str) -> None:
+        """Remove a finished job's staged inputs and outputs (once its run is recorded)."""
+        self.aws_runner().cleanup(run_id)
+
     def remote_describe(self, externals: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """job id -> the job's description (DescribeJobs), for the jobs that still exist."""
         return self.aws_runner().describe_jobs(str(e["job_id"]) for e in externals)
@@ -186,7 +190,6 @@ class BatchExecutor(Executor):
                 read = self._read_back_remote(outputs, runner, external)
             except (ValueError, KeyError) as exc:
                 raise ExecutorError(str(exc), code="task-protocol-error") from exc
-            runner.cleanup(ctx.run_id)
             ctx.message("info", f"AWS Batch job {external['job_id']} succeeded in {result.get('seconds', '?')} s")
             return read
         reason = str(job.get("statusReason") or "")

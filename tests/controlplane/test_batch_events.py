@@ -21,6 +21,7 @@ from controlplane.services.batch_events import (
 )
 from controlplane.tasks import run_execute
 from tests.aws_batch import AwsBatch, aws_batch  # noqa: F401  (a fixture)
+from tests.executors.batch.test_controlplane import _gi_star  # Gi*, the textbook formula in numpy
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("honua_catalog")]
 
@@ -30,24 +31,18 @@ Y = RNG.normal(5, 1, size=24) + (PTS[:, 1] > 0.4) * 3
 BAND = 0.6
 
 
-def _gi_star(pts: np.ndarray, y: np.ndarray, band: float) -> np.ndarray:
-    """Getis-Ord Gi* (self included, binary distance band), the textbook formula."""
-    n = len(y)
-    d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
-    w = (d <= band).astype(float)
-    xbar, s = y.mean(), np.sqrt((y**2).mean() - y.mean() ** 2)
-    wsum = w.sum(axis=1)
-    return (w @ y - xbar * wsum) / (s * np.sqrt((n * (w**2).sum(axis=1) - wsum**2) / (n - 1)))
-
-
-def _submit(client: Any) -> str:
+def _execute(client: Any, prefer: str) -> Any:
     fc = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(a), float(b)]},
          "properties": {"v": float(v)}} for (a, b), v in zip(PTS, Y, strict=True)]}
     body = {"inputs": {"features": {"value": fc, "mediaType": "application/geo+json"}, "field": "v",
                        "distance": BAND}, "response": "document"}
-    response = client.post("/ogcapi/processes/hotspots/execution", data=json.dumps(body),
-                           content_type="application/json", headers={"Prefer": "respond-async"})
+    return client.post("/ogcapi/processes/hotspots/execution", data=json.dumps(body),
+                       content_type="application/json", headers={"Prefer": prefer})
+
+
+def _submit(client: Any) -> str:
+    response = _execute(client, "respond-async")
     assert response.status_code == 201, response.content
     job = response["Location"].rstrip("/").rsplit("/", 1)[-1]
     assert run_execute(job) == "done"
@@ -85,6 +80,9 @@ def test_a_detached_run_completes_from_its_sqs_event_once(client, aws_batch: Aws
     assert run.status == "succeeded" and run.tier_used == "batch" and run.lease_owner == "external:aws-batch"
     assert _status(client, job)["status"] == "successful"
     np.testing.assert_allclose(_gi_of(client, job), _gi_star(PTS, Y, BAND), rtol=1e-6)
+    s3 = aws_batch.client("s3")
+    for bucket in (aws_batch.input_bucket, aws_batch.output_bucket):  # removed after the commit
+        assert s3.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{job}/").get("KeyCount", 0) == 0
     finished, messages = run.finished_at, len(run.messages)
     # the same event again (EventBridge delivers at least once): no second completion, deleted
     aws_batch.send(event)
@@ -302,3 +300,19 @@ def test_batch_lifecycle_command_installs_the_jobs_rule(aws_batch: AwsBatch):  #
         ours = rules["honua-batch-jobs-expiry"]
         assert ours["Filter"] == {"Prefix": "jobs/"} and ours["Expiration"]["Days"] == 7
     assert "theirs" in {r["ID"] for r in s3.get_bucket_lifecycle_configuration(Bucket=aws_batch.input_bucket)["Rules"]}
+
+
+def test_a_sync_request_gets_the_job_reference_and_the_worker_loop_finishes_it(client, aws_batch: AwsBatch, tmp_path):  # noqa: F811
+    from django.core.management import call_command
+
+    response = _execute(client, "respond-sync")
+    # the run went to AWS Batch while the client waited: it answers as for a passed deadline
+    assert response.status_code == 201, response.content
+    job = response["Location"].rstrip("/").rsplit("/", 1)[-1]
+    run = ProcessRun.objects.get(id=job)
+    assert run.mode == "async" and run.status == "running" and run.lease_owner == "external:aws-batch"
+    assert aws_batch.play_task(aws_batch.job(run.external["job_id"]), tmp_path / "c").returncode == 0
+    aws_batch.send(aws_batch.event(run.external["job_id"], status="SUCCEEDED"))
+    call_command("batch_events", "--once", "--wait", "1", verbosity=0)
+    assert ProcessRun.objects.get(id=job).status == "succeeded"
+    np.testing.assert_allclose(_gi_of(client, job), _gi_star(PTS, Y, BAND), rtol=1e-6)

@@ -117,7 +117,9 @@ def test_entry_point_on_the_staged_files_then_resume_returns_the_raster(aws_batc
     expected = ((n - r) / (n + r)).astype("float32")
     expected[0, 0] = -9999.0
     np.testing.assert_allclose(got, expected, rtol=1e-6)
-    # the run's staged files are gone once its outputs are read back
+    # the run's staged files stay until the run is recorded, then the control plane removes them
+    assert s3.list_objects_v2(Bucket=aws_batch.output_bucket, Prefix=f"jobs/{run_id}/").get("KeyCount", 0) == 2
+    batch_ex.remote_cleanup(external, run_id)
     for bucket in (aws_batch.input_bucket, aws_batch.output_bucket):
         assert s3.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{run_id}/").get("KeyCount", 0) == 0
 
