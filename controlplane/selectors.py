@@ -47,6 +47,7 @@ from controlplane.services.uploads import (  # reads of uploads, re-exported for
     upload_bytes,
     upload_get,
     upload_part_numbers,
+    upload_stream,
     uploads_info,
 )
 
@@ -408,5 +409,6 @@ __all__ = [
     "upload_bytes",
     "upload_get",
     "upload_part_numbers",
+    "upload_stream",
     "uploads_info",
 ]

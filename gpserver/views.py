@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from rest_framework.request import Request
@@ -35,8 +35,8 @@ from controlplane.selectors import (
     run_get,
     run_inputs,
     run_outputs,
-    upload_bytes,
     upload_get,
+    upload_stream,
     uploads_info,
 )
 from controlplane.services.artifacts import artifact_link
@@ -533,10 +533,9 @@ class UploadDownloadView(GPView):
 
     def get(self, request: Request, service: str, item_id: str, folder: str = "") -> HttpResponseBase:
         self.service()
-        principal = self.principal
-        item = upload_get(principal=principal, item_id=item_id)
-        response = HttpResponse(upload_bytes(principal=principal, item_id=item_id),
-                                content_type=item.media_type or "application/octet-stream")
+        item, stream = upload_stream(principal=self.principal, item_id=item_id)
+        response = FileResponse(stream, content_type=item.media_type or "application/octet-stream")
+        response["Content-Length"] = str(item.size)
         response["Content-Disposition"] = f'attachment; filename="{item.item_name.replace(chr(34), "")}"'
         return response
 

@@ -60,6 +60,8 @@ class ArtifactStore:
     """Where artifact bytes live: a store class per ``Artifact.store`` value."""
 
     name: str = ""
+    # Clients download straight from the store (``direct_link``), not through Honua.
+    direct_links: bool = False
 
     def object_key(self, key: str) -> str:
         """The key an artifact is kept under, from its store-independent key."""
@@ -156,6 +158,7 @@ class S3ArtifactStore(ArtifactStore):
     """Objects in an S3 bucket (boto3; any S3 API through ``HONUA_S3_ENDPOINT_URL``)."""
 
     name = "s3"
+    direct_links = True
 
     def client(self, purpose: str = "default") -> Any:
         from controlplane.services.aws import aws_client
@@ -394,14 +397,15 @@ def _link_seconds(expires_at: datetime | None) -> int:
 
 def artifact_link(artifact_id: uuid.UUID | str, *, base_url: str) -> dict[str, Any]:
     """An expiring link to an artifact: straight at its store when the store has such links
-    (S3: presigned), else Honua's signed /artifacts/ URL (also for an id not found: that URL
-    answers 404)."""
+    (S3: presigned), else Honua's signed /artifacts/ URL, which serves an artifact of any store
+    (and answers 404 for an id not found). While new artifacts go to the local store, every
+    link is Honua's: no query per link."""
     row = (
         Artifact.objects.filter(id=artifact_id).values_list("store", "key", "name", "media_type", "expires_at").first()
-        if _is_uuid(artifact_id)
+        if artifact_store().direct_links and _is_uuid(artifact_id)
         else None
     )
-    if row is not None and row[0] != LocalArtifactStore.name and row[0] in _STORES:
+    if row is not None and row[0] in _STORES and _STORES[row[0]].direct_links:
         store, key, name, media_type, expires_at = row
         seconds = _link_seconds(expires_at)
         href = _STORES[store].direct_link(key, name=name, media_type=media_type, seconds=seconds)

@@ -13,6 +13,7 @@ and read timeouts, and no retries.
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -75,8 +76,20 @@ def aws_client(service: str, *, region: str = "", endpoint_url: str = "", purpos
 
 def aws_clients_reset() -> None:
     """Forget every client and the session: the next call reads credentials and settings
-    afresh (tests switching endpoints or credentials; a forked worker)."""
+    afresh (tests switching endpoints or credentials)."""
     global _session
     with _lock:
         _clients.clear()
         _session = None
+
+
+def _after_fork() -> None:
+    # A forked child (gunicorn --preload, qcluster workers) must not share the parent's
+    # connection pools, nor a lock another parent thread held at the fork.
+    global _lock, _session
+    _lock = threading.Lock()
+    _clients.clear()
+    _session = None
+
+
+os.register_at_fork(after_in_child=_after_fork)

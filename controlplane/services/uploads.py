@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import re
 from datetime import timedelta
-from typing import Any
+from typing import IO, Any
 
 from django.conf import settings
 from django.db import transaction
@@ -32,7 +32,12 @@ from controlplane.exceptions import (
 )
 from controlplane.models import Artifact, ProcessDefinition, UploadItem, UploadPart
 from controlplane.services.access import is_anonymous
-from controlplane.services.artifacts import ArtifactGone, artifact_create, artifact_read
+from controlplane.services.artifacts import (
+    ArtifactGone,
+    artifact_create,
+    artifact_read,
+    artifact_stream,
+)
 from controlplane.services.audit import audit_record
 from controlplane.services.jsonbounds import json_loads_bounded
 from controlplane.services.mediatypes import EXTENSIONS, OCTETS, REFUSED, media_type_sniff
@@ -125,6 +130,17 @@ def upload_bytes(*, principal: Principal, item_id: str) -> bytes:
     if not item.committed or item.artifact is None:
         raise UploadNotCommitted(f"item {item.id} is registered but not committed")
     return _item_bytes(item)
+
+
+def upload_stream(*, principal: Principal, item_id: str) -> tuple[UploadItem, IO[bytes]]:
+    """A committed upload and its bytes as a binary file object (the caller closes it)."""
+    item = upload_get(principal=principal, item_id=item_id)
+    if not item.committed or item.artifact is None:
+        raise UploadNotCommitted(f"item {item.id} is registered but not committed")
+    try:
+        return item, artifact_stream(item.artifact)
+    except ArtifactGone as exc:
+        raise NoSuchUpload(f"the bytes of item {item.id} are no longer stored") from exc
 
 
 def _item_bytes(item: UploadItem) -> bytes:

@@ -112,7 +112,29 @@ def test_kms_encryption_by_setting(s3_store, settings):
     assert artifact_read(art) == b"secret"
 
 
-def test_artifacts_stay_in_the_store_they_were_written_to(s3_store, settings, tmp_path):
+def test_no_encryption_header_when_sse_is_none(s3_store, settings):
+    settings.HONUA = {**settings.HONUA, "S3_SSE": "none"}
+    art = artifact_create(tenant_id=_tenant_id(), run_id=None, name="p", data=b"plain", media_type="text/plain")
+    assert "ServerSideEncryption" not in s3_store.s3.head_object(Bucket=s3_store.bucket, Key=art.key)
+
+
+def test_honuas_own_signed_url_streams_an_s3_artifact(s3_store, client, settings):
+    import hmac
+
+    def _signature(artifact_id: str, expires: int) -> str:  # the URL signature, computed here
+        return hmac.new(settings.SECRET_KEY.encode(), f"{artifact_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    art = artifact_create(tenant_id=_tenant_id(), run_id=None, name="blob", data=DATA, media_type="image/png")
+    expires = int(time.time()) + 60
+    response = client.get(f"/artifacts/{art.id}", {"expires": expires, "sig": _signature(str(art.id), expires)})
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response["Content-Length"] == str(len(DATA)) and b"".join(response.streaming_content) == DATA
+    s3_store.s3.delete_object(Bucket=s3_store.bucket, Key=art.key)
+    response = client.get(f"/artifacts/{art.id}", {"expires": expires, "sig": _signature(str(art.id), expires)})
+    assert response.status_code == 404 and b"no longer stored" in response.content
+
+
+def test_artifacts_stay_in_the_store_they_were_written_to(s3_store, settings, tmp_path, client):
     settings.MEDIA_ROOT = tmp_path / "artifacts"
     settings.HONUA = {**settings.HONUA, "ARTIFACT_STORE": "local"}
     local = artifact_create(tenant_id=_tenant_id(), run_id=None, name="old", data=b"local bytes", media_type="text/plain")
@@ -123,6 +145,11 @@ def test_artifacts_stay_in_the_store_they_were_written_to(s3_store, settings, tm
     assert (tmp_path / "artifacts" / local.key).read_bytes() == b"local bytes"
     assert "/artifacts/" in artifact_link(local.id, base_url="http://testserver/")["href"]
     assert artifact_link(remote.id, base_url="http://testserver/")["href"].startswith(s3_store.aws.endpoint_url)
+    # Back to local: every link is Honua's, which serves the S3 artifact too.
+    settings.HONUA = {**settings.HONUA, "ARTIFACT_STORE": "local"}
+    href = artifact_link(remote.id, base_url="http://testserver/")["href"]
+    assert href.startswith("http://testserver/artifacts/")
+    assert b"".join(client.get(href).streaming_content) == b"s3 bytes"
 
 
 def test_one_client_per_process_shared_by_threads(s3_store, settings):
@@ -136,6 +163,25 @@ def test_one_client_per_process_shared_by_threads(s3_store, settings):
     assert len({id(c) for c in seen}) == 1 and seen[0] is aws_client("s3", **args)
     config = seen[0].meta.config
     assert config.retries["mode"] == "standard" and config.connect_timeout == 5.0 and config.read_timeout == 30.0
+
+
+def test_a_forked_child_makes_its_own_client(s3_store, settings):
+    import os
+
+    args = {"region": settings.HONUA["S3_REGION"], "endpoint_url": settings.HONUA["S3_ENDPOINT_URL"]}
+    parent = aws_client("s3", **args)  # kept alive here, in the child too
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a new client, and it works
+        try:
+            client = aws_client("s3", **args)
+            client.head_bucket(Bucket=s3_store.bucket)
+            os.write(write, b"new" if client is not parent else b"same")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 10) == b"new"
 
 
 # --- presigned links ---------------------------------------------------------------------------
@@ -215,6 +261,8 @@ def test_gpserver_results_spilled_to_s3_and_an_uploaded_item_from_s3(s3_store, s
     item = UploadItem.objects.select_related("artifact").get(id=item_id)
     assert item.artifact.store == "s3"
     assert s3_store.s3.get_object(Bucket=s3_store.bucket, Key=item.artifact.key)["Body"].read() == PNG
+    download = client.get(f"{ANALYSIS}/uploads/{item_id}/download")  # streamed from S3 through Honua
+    assert b"".join(download.streaming_content) == PNG and download["Content-Length"] == str(len(PNG))
     text = "spilled " * 40
     job = json.loads(client.post(f"{ANALYSIS}/echo/submitJob", {
         "f": "json", "string_input": text, "binary_input": json.dumps({"itemID": item_id}),

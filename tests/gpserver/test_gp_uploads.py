@@ -44,8 +44,9 @@ def test_one_shot_upload_item_download_delete(api, client):
     assert isinstance(item["date"], int)
     assert api.get(f"{UPLOADS}/{item['itemID']}") == item
     download = client.get(f"{UPLOADS}/{item['itemID']}/download")
-    assert download.status_code == 200 and download.content == CSV
-    assert "points.csv" in download["Content-Disposition"]
+    assert download.status_code == 200 and b"".join(download.streaming_content) == CSV
+    assert download["Content-Length"] == str(len(CSV)) and download["Content-Type"] == "text/csv"
+    assert download["Content-Disposition"] == 'attachment; filename="points.csv"'
     # Uploads belong to the tenant, not to one service.
     assert api.get(f"{GEOMETRY}/uploads/{item['itemID']}")["itemID"] == item["itemID"]
     assert api.post(f"{UPLOADS}/{item['itemID']}/delete") == {"success": True}
@@ -65,7 +66,7 @@ def test_multi_part_upload(api, client):
     committed = api.post(f"{UPLOADS}/{item['itemID']}/commit", parts="1,2",
                          checksum=hashlib.md5(CSV, usedforsecurity=False).hexdigest())
     assert committed["success"] is True and committed["item"]["committed"] is True
-    assert client.get(f"{UPLOADS}/{item['itemID']}/download").content == CSV
+    assert b"".join(client.get(f"{UPLOADS}/{item['itemID']}/download").streaming_content) == CSV
 
 
 def test_upload_errors(api, client):
