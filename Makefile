@@ -58,6 +58,7 @@ setup:
 	$(MANAGE_LOCKED) batch_sign --verbosity 0
 	$(MANAGE_LOCKED) ensure_demo
 	$(MANAGE_LOCKED) s3_lifecycle
+	$(MANAGE_LOCKED) batch_lifecycle
 	$(MANAGE_LOCKED) collectstatic --noinput --verbosity 0
 
 run: setup

@@ -64,3 +64,28 @@ def artifact_store_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             Error("HONUA_S3_PRESIGN_SECONDS must be 0 to 604800", id="honua.E007", hint="S3 SigV4 caps presigned URLs at 7 days.")
         )
     return errors
+
+
+@register("honua")
+def batch_runner_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The batch runner is one Honua has, and the AWS Batch runner has what it needs."""
+    from django.conf import settings
+
+    conf = settings.HONUA.get("BATCH", {})
+    runner = conf.get("RUNNER", "local")
+    if runner not in ("local", "aws"):
+        return [Error(f"HONUA_BATCH_RUNNER is {runner!r}", id="honua.E009", hint="Set it to local or aws.")]
+    if runner != "aws":
+        return []
+    errors = [
+        Error(f"the AWS Batch runner needs HONUA_BATCH_{key}", id="honua.E010")
+        for key in ("JOB_QUEUE", "JOB_DEFINITION", "INPUT_BUCKET")
+        if not conf.get(key)
+    ]
+    if int(conf.get("TIMEOUT_SECONDS", 3600)) < 60:
+        errors.append(Error("HONUA_BATCH_TIMEOUT_SECONDS must be at least 60 (AWS Batch's minimum)", id="honua.E011"))
+    if not 1 <= int(conf.get("RETRY_ATTEMPTS", 3)) <= 10:
+        errors.append(Error("HONUA_BATCH_RETRY_ATTEMPTS must be 1 to 10 (AWS Batch's range)", id="honua.E012"))
+    if int(conf.get("S3_RETENTION_DAYS", 7)) < 1:
+        errors.append(Error("HONUA_BATCH_S3_RETENTION_DAYS must be at least 1", id="honua.E013"))
+    return errors

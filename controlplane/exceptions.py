@@ -120,6 +120,13 @@ class PermissionDenied(HonuaError):
     title = "Forbidden"
 
 
+class SnsMessageRefused(PermissionDenied):
+    """An SNS message that is not provably from an accepted topic (signature, certificate host)."""
+
+    code = "sns-message-refused"
+    title = "SNS message refused"
+
+
 class NoSuchProcess(HonuaError):
     code = "no-such-process"
     status = 404

@@ -40,3 +40,17 @@ def layers_expire() -> int:
     from controlplane.services.layers import layers_expire as _expire
 
     return _expire()
+
+
+def batch_jobs_poll() -> int:
+    """Periodic: finish detached AWS Batch runs whose end event was lost (DescribeJobs)."""
+    from controlplane.services.batch_events import batch_jobs_poll as _poll
+
+    return _poll()
+
+
+def batch_events_consume() -> int:
+    """Periodic (when no `manage.py batch_events` loop runs): drain the job event queue."""
+    from controlplane.services.batch_events import batch_events_consume as _consume
+
+    return _consume(wait_seconds=0)

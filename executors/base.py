@@ -50,6 +50,18 @@ class DeadlineExceeded(ExecutorError):
     code = "timed-out"
 
 
+class Detached(ExecutorError):
+    """The work continues outside this process (an AWS Batch job): the run stays running and
+    is finished later from ``external`` ({"runner", "job_id", ...}, JSON) by the control
+    plane's completion path (the executor's ``resume``)."""
+
+    code = "detached"
+
+    def __init__(self, message: str, *, external: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.external = dict(external)
+
+
 def _ignore_progress(percent: int, message: str | None = None) -> None:
     """The default progress sink of a context built without one: reports are dropped."""
 

@@ -267,6 +267,32 @@ HONUA = {
         # auto: own network/mount/PID namespaces when unshare works here; off: never (the
         # task's audit hook still refuses network sockets).
         "NAMESPACES": env.str("HONUA_BATCH_NAMESPACES", default="auto"),
+        # The AWS Batch runner (HONUA_BATCH_RUNNER=aws; README "Running the batch tier on AWS
+        # Batch"). Inputs are staged to s3://<input bucket>/jobs/<run id>/, the task writes to
+        # s3://<output bucket>/jobs/<run id>/out/; completion comes as EventBridge events
+        # through the SQS queue (manage.py batch_events), DescribeJobs polling as a fallback.
+        "AWS_REGION": env.str("HONUA_AWS_REGION", default=""),
+        "AWS_ENDPOINT_URL": env.str("HONUA_AWS_ENDPOINT_URL", default=""),
+        "JOB_QUEUE": env.str("HONUA_BATCH_JOB_QUEUE", default=""),
+        "JOB_DEFINITION": env.str("HONUA_BATCH_JOB_DEFINITION", default=""),
+        "INPUT_BUCKET": env.str("HONUA_BATCH_INPUT_BUCKET", default=""),
+        "OUTPUT_BUCKET": env.str("HONUA_BATCH_OUTPUT_BUCKET", default=""),
+        "SQS_QUEUE_URL": env.str("HONUA_BATCH_SQS_QUEUE_URL", default=""),
+        # attemptDurationSeconds of each job (AWS Batch's minimum is 60).
+        "TIMEOUT_SECONDS": env.int("HONUA_BATCH_TIMEOUT_SECONDS", default=3600),
+        "RETRY_ATTEMPTS": env.int("HONUA_BATCH_RETRY_ATTEMPTS", default=3),
+        # on: a Spot host termination ("Host EC2*") is retried up to RETRY_ATTEMPTS; off: no retry.
+        "SPOT": env.bool("HONUA_BATCH_SPOT", default=True),
+        # Days the jobs/ prefix of the buckets keeps staged files (an S3 lifecycle rule).
+        "S3_RETENTION_DAYS": env.int("HONUA_BATCH_S3_RETENTION_DAYS", default=7),
+        # CloudWatch Logs group of the jobs' containers and how many lines of it a failure keeps.
+        "LOG_GROUP": env.str("HONUA_BATCH_LOG_GROUP", default="/aws/batch/job"),
+        "LOG_TAIL_LINES": env.int("HONUA_BATCH_LOG_TAIL_LINES", default=50),
+        # Detached runs without an event for this long are looked up with DescribeJobs.
+        "POLL_AFTER_SECONDS": env.int("HONUA_BATCH_POLL_AFTER_SECONDS", default=600),
+        # The optional SNS webhook (POST /aws/sns/batch-events) accepts these topics only;
+        # empty: the endpoint is off (404).
+        "SNS_TOPIC_ARNS": env.list("HONUA_BATCH_SNS_TOPIC_ARNS", default=[]),
     },
 }
 

@@ -201,6 +201,10 @@ CASES: dict[str, tuple[str | None, Case]] = {
     "ogcprocesses:upload": ("item", _ogc_case("uploads/<id>")),
     # Shared: artifact downloads (a signed link is the credential; without it, nothing) and probes
     "artifact-download": ("artifact", _plain("/artifacts/<id>")),
+    # AWS Batch job events by SNS: tenant-less, refused unless SNS signed them (tests/controlplane/test_batch_events.py)
+    "sns-batch-events": (None, lambda c, w, i, k: c.post(
+        "/aws/sns/batch-events", data=json.dumps({"Type": "Notification", "Message": "{}"}),
+        content_type="text/plain", headers=w.ogc_b)),
     "healthz": (None, _plain("/healthz")),
     "readyz": (None, _plain("/readyz")),
     "metrics": (None, _plain("/metrics")),

@@ -92,6 +92,9 @@ class ProcessRun(models.Model):
     outputs = FastJSONField(null=True, blank=True, help_text="Inline outputs by name.")
     output_links = FastJSONField(default=dict, blank=True, help_text="Outputs stored as artifacts.")
     error = FastJSONField(null=True, blank=True, help_text="{code, message, details}")
+    # Work running outside Honua (an AWS Batch job): {"runner", "job_id", "outputs_uri", ...}.
+    # Such a run's lease belongs to an "external:" owner and never expires.
+    external = FastJSONField(null=True, blank=True, help_text="The external job running this run.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -108,6 +111,11 @@ class ProcessRun(models.Model):
                 condition=Q(status__in=sorted(s.value for s in ACTIVE_STATUSES)),
             ),
             models.Index(fields=["input_hash"], name="run_input_hash_idx"),
+            models.Index(
+                fields=["updated_at"],
+                name="run_external_idx",
+                condition=Q(status__in=_LEASED) & Q(lease_owner__startswith="external:"),
+            ),
             models.Index(
                 fields=["results_expire_at"],
                 name="run_results_expire_idx",
@@ -132,7 +140,10 @@ class ProcessRun(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=_LEASED)
-                | (Q(lease_expires_at__isnull=False) & ~Q(lease_owner="")),
+                | (
+                    ~Q(lease_owner="")
+                    & (Q(lease_expires_at__isnull=False) | Q(lease_owner__startswith="external:"))
+                ),
                 name="run_running_has_lease",
             ),
             models.CheckConstraint(

@@ -58,6 +58,7 @@ from executors.base import (
     Cancelled,
     CapacityRejected,
     DeadlineExceeded,
+    Detached,
     ExecutionContext,
     ExecutorError,
     InvalidInput,
@@ -529,6 +530,9 @@ def _execute_tiers(
                     return None, _failed(plan, owner, tier, _error_doc("timed-out", exc.message), RunStatus.TIMED_OUT)
                 except InvalidInput as exc:
                     return None, _failed(plan, owner, tier, _error_doc("invalid-parameter-value", exc.message))
+                except Detached as exc:
+                    _detach(plan, owner, tier, handler, exc)
+                    return None, None
                 except ExecutorError as exc:
                     return None, _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
                 except Exception as exc:  # the executor boundary: never lose a run
@@ -551,6 +555,128 @@ def _execute_tiers(
         return None, _failed(plan, owner, "", _error_doc(error.code, error.message))
     finally:
         keeper.unregister(run_id)
+
+
+# --- detached runs (AWS Batch): handed off, finished from the job's end ------------------------
+
+
+def _detach(plan: RunPlan, owner: str, tier: str, handler: str, exc: Detached) -> None:
+    """The executor handed the work to an external job: record it (the run stays running)."""
+    external = {**exc.external, "tier": tier, "handler": handler}
+    status = run_services.run_detach(run_id=plan.run_id, owner=owner, external=external)
+    if status == RunStatus.CANCELLING:  # cancelled while it was being submitted
+        from controlplane.services.batch_events import batch_job_terminate
+
+        batch_job_terminate(run_id=plan.run_id)
+
+
+def _plan_of(run: ProcessRun) -> RunPlan:
+    spec = run.definition.spec
+    req = run.request or {}
+    return RunPlan(
+        run_id=str(run.id),
+        tenant_id=run.tenant_id,
+        process_id=run.process_id,
+        tier_order=list(run.tier_order),
+        handlers=dict(spec.get("handlers", {})),
+        inputs={},
+        limits=dict(run.definition.limits or {}),
+        output_types={o["name"]: o["type"] for o in spec.get("outputs", [])},
+        output_requests=req.get("outputs", {}),
+        trace_parent=run.trace_parent or None,
+        feature_count=run.feature_count,
+        subscriber=run.subscriber,
+    )
+
+
+def run_resume(*, run_id: uuid.UUID | str, job: dict[str, Any]) -> str:
+    """Finish a detached run from its external job's final description (an AWS Batch "Job
+    State Change" event's detail, or DescribeJobs). Idempotent: a run already finished, held
+    by another consumer, or not detached to this job is left alone ("ignored"). Returns the
+    outcome: succeeded, failed, timed_out, cancelled or ignored."""
+    with transaction.atomic():
+        run = (
+            ProcessRun.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("definition")
+            .defer("inputs", "outputs")
+            .filter(
+                id=run_id,
+                status__in=[RunStatus.RUNNING.value, RunStatus.CANCELLING.value],
+                lease_owner__startswith=run_services.EXTERNAL_OWNER_PREFIX,
+            )
+            .first()
+        )
+        external = (run.external or {}) if run is not None else {}
+        if run is None or not external.get("job_id") or external.get("job_id") != job.get("jobId"):
+            return "ignored"
+        plan = _plan_of(run)
+        owner = run.lease_owner
+        tier = str(external.get("tier") or "batch")
+        cancelling = run.status == RunStatus.CANCELLING
+        with log_context(run_id=plan.run_id, trace=TraceContext.parse(plan.trace_parent) or TraceContext.new()):
+            finished = _resume(plan, owner, tier, external, job, cancelling, run.started_at)
+        return finished.status if finished is not None else "ignored"
+
+
+def _resume(
+    plan: RunPlan, owner: str, tier: str, external: dict[str, Any], job: dict[str, Any], cancelling: bool,
+    started_at: Any,
+) -> ProcessRun | None:
+    run_id = plan.run_id
+
+    def message(level: str, text: str) -> None:
+        run_services.run_report(run_id=run_id, messages=[(level, text)])
+
+    def attach(name: str, data: bytes, media_type: str) -> None:
+        artifact_create(tenant_id=plan.tenant_id, run_id=run_id, name=name, data=data, media_type=media_type)
+
+    executor = get_executor(tier)
+    resume = getattr(executor, "resume", None)
+    if resume is None:
+        error = _error_doc("execution-failed", f"the {tier} tier cannot finish external job {external.get('job_id')}")
+        return _failed(plan, owner, tier, error)
+    ctx = ExecutionContext(
+        run_id=run_id,
+        process_id=plan.process_id,
+        handler=str(external.get("handler") or ""),
+        limits=plan.limits,
+        message=message,
+        is_cancelled=lambda: cancelling,
+        attach=attach,
+    )
+    try:
+        outputs = resume(external, job, ctx)
+    except Cancelled:
+        cancelled = run_services.run_mark_cancelled(run_id=run_id, owner=owner)
+        if cancelled:
+            _notify(plan, "failed")
+        return cancelled
+    except DeadlineExceeded as exc:
+        return _failed(plan, owner, tier, _error_doc("timed-out", exc.message), RunStatus.TIMED_OUT)
+    except InvalidInput as exc:
+        return _failed(plan, owner, tier, _error_doc("invalid-parameter-value", exc.message))
+    except ExecutorError as exc:
+        return _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
+    inline, links = _store_outputs(plan, outputs)
+    seconds = (timezone.now() - started_at).total_seconds() if started_at else 0.0
+    done = run_services.run_complete(
+        run_id=run_id, owner=owner, tier=tier, outputs=inline, output_links=links,
+        cost_actual=round(max(1.0, plan.feature_count / 1000.0) * (seconds + 0.001), 4),
+    )
+    if done:
+        _notify(plan, "success")
+        cleanup = getattr(executor, "remote_cleanup", None)
+        if cleanup is not None:
+            transaction.on_commit(functools.partial(_remote_cleanup, cleanup, external, run_id))
+    return done
+
+
+def _remote_cleanup(cleanup: Any, external: dict[str, Any], run_id: str) -> None:
+    """After the completion is committed (a rolled-back one is retried from the same files)."""
+    try:
+        cleanup(external, run_id)
+    except Exception:  # best effort: the buckets' lifecycle rule removes what is left
+        log.warning("staged files of a finished job not removed", extra={"run_id": run_id}, exc_info=True)
 
 
 # --- reading results ------------------------------------------------------------------------

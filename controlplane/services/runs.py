@@ -408,6 +408,51 @@ def run_mark_cancelled(*, run_id: uuid.UUID | str, owner: str) -> ProcessRun | N
     return _finish(run_id, owner, RunStatus.CANCELLED, message=_message(MessageType.WARNING, "Cancelled."))
 
 
+EXTERNAL_OWNER_PREFIX = "external:"
+
+_DETACH_SQL = """
+UPDATE controlplane_processrun
+   SET lease_owner = %(external_owner)s, lease_expires_at = NULL, external = %(external)s::jsonb,
+       mode = 'async', updated_at = now(), messages = messages || %(msgs)s::jsonb
+ WHERE id = %(id)s AND status IN ('running', 'cancelling') AND lease_owner = %(owner)s
+RETURNING status
+"""
+
+
+def external_owner(runner: str) -> str:
+    """The lease owner of runs detached to ``runner`` ("aws" -> "external:aws-batch")."""
+    return f"{EXTERNAL_OWNER_PREFIX}{runner}-batch"
+
+
+def run_detach(*, run_id: uuid.UUID | str, owner: str, external: dict[str, Any]) -> RunStatus | None:
+    """The run's work continues outside Honua (an AWS Batch job): it stays running, its lease
+    passes from ``owner`` to the external owner with no expiry (the reaper leaves it alone:
+    the job's end event or a DescribeJobs poll finishes it), the reference is kept in
+    ``external`` and a sync run becomes a job. Returns the status, or None if ``owner`` no
+    longer held the run."""
+    job = external.get("job_id", "")
+    msg = _message(MessageType.INFO, f"Running as {external.get('runner', 'external')} job {job}.")
+    with connection.cursor() as cur:
+        cur.execute(
+            _DETACH_SQL,
+            {
+                "id": str(run_id),
+                "owner": owner,
+                "external_owner": external_owner(str(external.get("runner", "external"))),
+                "external": orjson.dumps(external).decode(),
+                "msgs": orjson.dumps([msg]).decode(),
+            },
+        )
+        row = cur.fetchone()
+    return RunStatus(row[0]) if row else None
+
+
+def _external_cancel(run_id: uuid.UUID | str) -> None:
+    from controlplane.services.batch_events import batch_job_terminate
+
+    batch_job_terminate(run_id=run_id)
+
+
 def _locked(run_id: uuid.UUID | str, tenant_id: int) -> ProcessRun:
     run = (
         ProcessRun.objects.select_for_update()
@@ -444,7 +489,14 @@ def run_cancel(*, run_id: uuid.UUID | str, tenant_id: int, actor: str) -> RunSta
             messages=[*run.messages, _message(MessageType.WARNING, f"Cancellation requested by {actor}.")],
         )
         after = RunStatus.CANCELLING
+        if run.lease_owner.startswith(EXTERNAL_OWNER_PREFIX):
+            # No worker holds a detached run: stop its job (TerminateJob, through the
+            # executor) once this is committed; the job's end event or a poll then finishes
+            # the run as cancelled (or succeeded, if the job had already finished).
+            transaction.on_commit(functools.partial(_external_cancel, run.id))
     elif run.status == RunStatus.CANCELLING:
+        if run.lease_owner.startswith(EXTERNAL_OWNER_PREFIX):
+            transaction.on_commit(functools.partial(_external_cancel, run.id))
         return RunStatus.CANCELLING
     else:
         raise InvalidRunTransition(f"job {run.id} has already finished ({run.status})")

@@ -8,6 +8,7 @@ Progress and messages go, as JSON lines, to the file named by HONUA_BATCH_EVENTS
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import importlib
@@ -16,13 +17,17 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 import types
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from executors.batch.staging import local_path, uri_join, uri_read, uri_write
+from executors.batch.staging import local_path, uri_join
+from executors.batch.staging import uri_read as _uri_read
+from executors.batch.staging import uri_write as _uri_write
 
 NETWORK_EVENTS = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"}
 
@@ -45,10 +50,41 @@ def _refuse_network(event: str, args: tuple[Any, ...]) -> None:
     raise NetworkRefused(f"network access is disabled for batch tasks ({event} {target!r})")
 
 
-def install_network_guard() -> None:
+_staging = threading.local()
+
+
+def _refuse_network_but_staging(event: str, args: tuple[Any, ...]) -> None:
+    if not getattr(_staging, "active", False):
+        _refuse_network(event, args)
+
+
+def install_network_guard(*, remote_staging: bool = False) -> None:
     """Refuse IP socket connect/bind/send and name lookups from Python code (the fallback
-    where network namespaces are unavailable; in a namespace it gives the clear message)."""
-    sys.addaudithook(_refuse_network)
+    where network namespaces are unavailable; in a namespace it gives the clear message).
+
+    With remote staging (s3:// URIs: an AWS Batch container, whose network the job's
+    VPC and role bound) the entry point's own staging reads and writes are let through, the
+    task's code is not. Local staging never lets anything through."""
+    sys.addaudithook(_refuse_network_but_staging if remote_staging else _refuse_network)
+
+
+@contextlib.contextmanager
+def _staging_io() -> Iterator[None]:
+    _staging.active = True
+    try:
+        yield
+    finally:
+        _staging.active = False
+
+
+def uri_read(uri: str) -> bytes:
+    with _staging_io():
+        return _uri_read(uri)
+
+
+def uri_write(uri: str, data: bytes) -> None:
+    with _staging_io():
+        _uri_write(uri, data)
 
 
 class TaskInputError(Exception):
@@ -112,8 +148,16 @@ def _classify(exc: BaseException, quota: dict[str, Any]) -> dict[str, Any]:
     return _error("task-error", f"{type(exc).__name__}: {exc}", tb)
 
 
-def _load_script(path: Path, sha256: str) -> types.ModuleType:
-    source = path.read_bytes()
+def _load_script(script: dict[str, Any]) -> types.ModuleType:
+    """The verified script: a local path (local runner) or a staged copy by URI (remote
+    runners: the container image carries the environment, the run carries the script)."""
+    sha256 = script["sha256"]
+    if script.get("uri"):
+        source = uri_read(script["uri"])
+        path = Path(script.get("name") or "task") / "task.py"
+    else:
+        path = Path(script["path"])
+        source = path.read_bytes()
     if hashlib.sha256(source).hexdigest() != sha256:
         raise RuntimeError(f"script {path.name} does not match the verified sha256")
     module = types.ModuleType(f"honua_batch_task_{path.parent.name}")
@@ -162,7 +206,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def run(inputs_uri: str, output_prefix: str) -> int:
     """Run one task; returns the process exit status (0: result.json says succeeded)."""
-    install_network_guard()
+    install_network_guard(remote_staging=not (inputs_uri.startswith("file:") and output_prefix.startswith("file:")))
     signal.signal(signal.SIGTERM, _on_sigterm)
     doc = json.loads(uri_read(inputs_uri))
     quota = doc.get("quota") or {}
@@ -190,7 +234,7 @@ def run(inputs_uri: str, output_prefix: str) -> int:
                 + "; ".join([f"module {m} does not import" for m in missing] + [f"env {k} unset" for k in absent_env]),
             )
         else:
-            module = _load_script(Path(doc["script"]["path"]), doc["script"]["sha256"])
+            module = _load_script(doc["script"])
             function = getattr(module, doc["entry"])
             outputs = function(_resolve_inputs(doc.get("inputs") or {}), ctx)
             if not isinstance(outputs, dict):

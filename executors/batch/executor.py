@@ -13,17 +13,20 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar
 
+from botocore.exceptions import ClientError
 from django.conf import settings
 
 from executors.base import (
     Cancelled,
     DeadlineExceeded,
+    Detached,
     ExecutionContext,
     Executor,
     ExecutorError,
     InvalidInput,
     TierUnavailable,
 )
+from executors.batch.aws import TERMINAL, AwsRunner, AwsRunnerConfig
 from executors.batch.local import BatchJob, LocalRunner, LocalRunnerConfig, Runner, TaskOutcome
 from executors.batch.manifest import (
     BUILTIN_TASKS_DIR,
@@ -60,6 +63,8 @@ def signature_file() -> SignatureFile:
 def runner_from_settings() -> Runner:
     conf = batch_settings()
     kind = conf.get("RUNNER", "local")
+    if kind == "aws":
+        return AwsRunner(AwsRunnerConfig.from_settings(conf))
     if kind != "local":
         raise TierUnavailable(f"the batch runner {kind!r} is not installed on this server")
     return LocalRunner(
@@ -108,6 +113,8 @@ class BatchExecutor(Executor):
             raise ExecutorError(f"refused before running: {exc.message}", code=exc.code) from exc
         ctx.check_cancelled()
         runner = self.runner
+        if isinstance(runner, AwsRunner):
+            self._submit(manifest, inputs, ctx, runner)
         staging = runner.staging
         try:
             job = self._stage(manifest, inputs, ctx, runner)
@@ -126,6 +133,116 @@ class BatchExecutor(Executor):
             return self._outputs(manifest, outcome, ctx, runner)
         finally:
             staging.delete(ctx.run_id)
+
+    # --- remote runners (AWS Batch): submit and detach; resume from the job's end ---------------
+
+    def _submit(self, manifest: Manifest, inputs: dict[str, Any], ctx: ExecutionContext, runner: AwsRunner) -> None:
+        """Stage to S3, SubmitJob and raise Detached: the run is finished by ``resume``."""
+        staging = runner.staging
+        submitted = False
+        try:
+            job = self._stage(manifest, inputs, ctx, runner)
+            ctx.check_cancelled()
+            external = runner.submit(job, ctx)
+            submitted = True
+        except ClientError as exc:
+            raise ExecutorError(f"AWS refused the batch job: {exc}", code="batch-submit-failed") from exc
+        finally:
+            if not submitted:
+                staging.delete(ctx.run_id)
+        ctx.message("info", f"batch task {manifest.name} {manifest.version} submitted to {runner.describe()} "
+                            f"as job {external['job_id']}")
+        raise Detached(f"AWS Batch job {external['job_id']}", external=external)
+
+    def aws_runner(self) -> AwsRunner:
+        """The runner of detached jobs (the configured one, or one from the AWS settings)."""
+        runner = self.runner
+        if isinstance(runner, AwsRunner):
+            return runner
+        return AwsRunner(AwsRunnerConfig.from_settings(batch_settings()))
+
+    def remote_cancel(self, external: dict[str, Any], reason: str) -> None:
+        """Stop a detached job (TerminateJob); its end arrives as an event or a poll."""
+        self.aws_runner().terminate(str(external["job_id"]), reason)
+
+    def remote_cleanup(self, external: dict[str, Any], run_id: str) -> None:
+        """Remove a finished job's staged inputs and outputs (once its run is recorded)."""
+        self.aws_runner().cleanup(run_id)
+
+    def remote_describe(self, externals: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """job id -> the job's description (DescribeJobs), for the jobs that still exist."""
+        return self.aws_runner().describe_jobs(str(e["job_id"]) for e in externals)
+
+    def resume(self, external: dict[str, Any], job: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
+        """Finish a detached run from its job's final description (an event's ``detail`` or
+        DescribeJobs): the outputs, or the error with the job's log tail (attached)."""
+        status = str(job.get("status") or "")
+        if status not in TERMINAL:
+            raise ExecutorError(f"AWS Batch job {external['job_id']} is {status or 'unknown'}, not finished",
+                                code="batch-job-unfinished")
+        runner = self.aws_runner()
+        result = runner.read_result(external)
+        if status == "SUCCEEDED" and result is not None and result.get("status") == "succeeded":
+            outputs = result.get("outputs")
+            if not isinstance(outputs, dict):
+                raise ExecutorError(f"batch task {external.get('task')} returned no outputs", code="task-protocol-error")
+            try:
+                read = self._read_back_remote(outputs, runner, external)
+            except (ValueError, KeyError) as exc:
+                raise ExecutorError(str(exc), code="task-protocol-error") from exc
+            ctx.message("info", f"AWS Batch job {external['job_id']} succeeded in {result.get('seconds', '?')} s")
+            return read
+        reason = str(job.get("statusReason") or "")
+        if ctx.is_cancelled():
+            raise Cancelled(f"AWS Batch job {external['job_id']} was terminated ({reason or status})")
+        if "exceeded timeout" in reason.lower() or "attempt duration" in reason.lower():
+            raise DeadlineExceeded(f"AWS Batch job {external['job_id']} timed out: {reason}")
+        tail = self._remote_log_tail(job, runner, ctx)
+        error = (result or {}).get("error") or {}
+        code = str(error.get("code") or "")
+        if code == "invalid-input":
+            raise InvalidInput(f"{external.get('task')}: {error.get('message') or code}")
+        if code:
+            message = f"batch task {external.get('task')} failed: {error.get('message') or code}"
+        elif status == "SUCCEEDED":
+            code, message = "task-protocol-error", f"AWS Batch job {external['job_id']} wrote no result"
+        else:
+            code = "batch-job-failed"
+            message = f"AWS Batch job {external['job_id']} failed: {reason or 'no reason given'}"
+        if tail:
+            message += "; log tail: ..." + "\n".join(tail)[-STDERR_TAIL:]
+        raise ExecutorError(message, code=code)
+
+    @staticmethod
+    def _remote_log_tail(job: dict[str, Any], runner: AwsRunner, ctx: ExecutionContext) -> list[str]:
+        stream = str((job.get("container") or {}).get("logStreamName") or "")
+        for attempt in reversed(job.get("attempts") or []):
+            stream = stream or str((attempt.get("container") or {}).get("logStreamName") or "")
+        if not stream:
+            return []
+        try:
+            lines = runner.log_tail(stream)
+        except ClientError as exc:
+            ctx.message("warning", f"the job's log stream {stream} could not be read: {exc}")
+            return []
+        if lines:
+            ctx.attach("aws-batch-log.txt", ("\n".join(lines) + "\n").encode(), "text/plain; charset=utf-8")
+        return lines
+
+    def _read_back_remote(self, value: Any, runner: AwsRunner, external: dict[str, Any]) -> Any:
+        if isinstance(value, dict) and set(value) == {"href", "media_type", "name"}:
+            data = runner.read_output(external, str(value["href"]))
+            return {
+                "value": base64.b64encode(data).decode(),
+                "media_type": value["media_type"],
+                "encoding": "base64",
+                "name": Path(str(value["name"])).name,
+            }
+        if isinstance(value, dict):
+            return {k: self._read_back_remote(v, runner, external) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._read_back_remote(v, runner, external) for v in value]
+        return value
 
     # --- staging ---------------------------------------------------------------------------
 
@@ -146,12 +263,21 @@ class BatchExecutor(Executor):
                 return [stage(v) for v in value]
             return value
 
+        script: dict[str, Any] = {"path": str(manifest.script), "sha256": manifest.sha256}
+        if isinstance(runner, AwsRunner):
+            # The container carries the environment; the run carries the verified script
+            # (the entry point checks its sha256 again before running it).
+            script = {
+                "uri": staging.put(f"{ctx.run_id}/task.py", Path(manifest.script).read_bytes()),
+                "sha256": manifest.sha256,
+                "name": manifest.name,
+            }
         doc = {
             "task": manifest.name,
             "version": manifest.version,
             "run_id": ctx.run_id,
             "entry": manifest.entry,
-            "script": {"path": str(manifest.script), "sha256": manifest.sha256},
+            "script": script,
             "modules": list(manifest.modules),
             "env": list(manifest.env),
             "quota": manifest.quota.to_json(),

@@ -262,6 +262,11 @@ class LocalRunner(Runner):
                 pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
                 offset = self._forward_events(events, offset, ctx)
                 if pid:
+                    # cancel() (the keeper's thread) may have stopped it between two polls; a
+                    # task that finished its work meanwhile (exit 0) keeps its result
+                    finished = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+                    if not finished and (ctx.cancel_event.is_set() or ctx.is_cancelled()):
+                        stop = "cancelled"
                     break
                 if ctx.cancel_event.is_set() or ctx.is_cancelled():
                     stop = "cancelled"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 
@@ -62,6 +63,52 @@ class LocalStaging(Staging):
         shutil.rmtree(self.path(prefix), ignore_errors=True)
 
 
+class S3Staging(Staging):
+    """Objects under ``s3://<bucket>/<prefix><key>`` (the AWS runner: prefix ``jobs/``). The
+    boto3 client is given (the server's comes from its one client factory, the task's from
+    ``executors.batch.s3io``): this module imports no SDK."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "jobs/") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def object_key(self, key: str) -> str:
+        return self.prefix + _safe_key(key)
+
+    def put(self, key: str, data: bytes) -> str:
+        self.client.put_object(
+            Bucket=self.bucket, Key=self.object_key(key), Body=data, ServerSideEncryption="AES256"
+        )
+        return self.url(key)
+
+    def get(self, key: str) -> bytes:
+        body = self.client.get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self.object_key(key)}"
+
+    def delete(self, prefix: str) -> None:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.object_key(prefix) + "/"):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+
+
+def s3_split(uri: str) -> tuple[str, str]:
+    """(bucket, key) of an ``s3://bucket/key`` URI."""
+    parsed = urlparse(uri)
+    key = parsed.path.lstrip("/")
+    if parsed.scheme != "s3" or not parsed.netloc or not key:
+        raise ValueError(f"not an S3 object URI: {uri!r}")
+    return parsed.netloc, key
+
+
 def read_regular_file(path: Path, max_bytes: int | None = None) -> bytes:
     """Read a regular file without following a symlink at its last component (a task must not
     make the server read other files through a link it planted in its output directory)."""
@@ -87,9 +134,13 @@ def local_path(uri: str) -> Path:
 
 
 def uri_read(uri: str) -> bytes:
-    """Read a staged object by URI (task side). Only ``file://`` here; the AWS runner adds s3."""
+    """Read a staged object by URI (task side): ``file://``, or ``s3://`` (AWS Batch)."""
     if uri.startswith("file:"):
         return read_regular_file(local_path(uri))
+    if uri.startswith("s3:"):
+        from executors.batch.s3io import s3_read
+
+        return s3_read(*s3_split(uri))
     raise ValueError(f"unsupported staging URI scheme: {uri!r}")
 
 
@@ -99,6 +150,11 @@ def uri_write(uri: str, data: bytes) -> None:
         path = local_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
+        return
+    if uri.startswith("s3:"):
+        from executors.batch.s3io import s3_write
+
+        s3_write(*s3_split(uri), data)
         return
     raise ValueError(f"unsupported staging URI scheme: {uri!r}")
 

@@ -18,6 +18,7 @@ SCHEDULES = [
     ("honua: expire results", "controlplane.tasks.results_expire", 10),
     ("honua: expire uploads", "controlplane.tasks.uploads_expire", 30),
     ("honua: expire layers", "controlplane.tasks.layers_expire", 10),
+    ("honua: poll AWS Batch jobs without events", "controlplane.tasks.batch_jobs_poll", 5),
 ]
 
 
