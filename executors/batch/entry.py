@@ -96,9 +96,15 @@ class TaskContext:
 
     InvalidInput = TaskInputError
 
-    def __init__(self, workdir: Path, events: Path | None) -> None:
+    def __init__(self, workdir: Path, events: Path | None, context: dict[str, Any] | None = None) -> None:
         self.workdir = workdir
         self._events = events
+        context = context or {}
+        # The run's limits (max_cells...) and CRSs: work in process_srid (else the input's),
+        # write in out_srid (else the input's), as the in-process tier does.
+        self.limits: dict[str, Any] = dict(context.get("limits") or {})
+        self.out_srid: int | None = context.get("out_srid")
+        self.process_srid: int | None = context.get("process_srid")
 
     def _emit(self, doc: dict[str, Any]) -> None:
         if self._events is None:
@@ -216,7 +222,7 @@ def run(inputs_uri: str, output_prefix: str) -> int:
     else:
         workdir = Path(os.getcwd()) / "out"
     workdir.mkdir(parents=True, exist_ok=True)
-    ctx = TaskContext(workdir, events)
+    ctx = TaskContext(workdir, events, doc.get("context"))
     started = time.monotonic()
     result: dict[str, Any]
     try:

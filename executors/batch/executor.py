@@ -282,6 +282,13 @@ class BatchExecutor(Executor):
             "env": list(manifest.env),
             "quota": manifest.quota.to_json(),
             "inputs": stage(inputs),
+            # What a catalog process's tiers share besides its inputs (the in-process tier
+            # reads them from the ExecutionContext): limits such as max_cells and the CRSs.
+            "context": {
+                "limits": {k: v for k, v in ctx.limits.items() if isinstance(v, int | float | str | bool)},
+                "out_srid": ctx.out_srid,
+                "process_srid": ctx.process_srid,
+            },
         }
         uri = staging.put(f"{ctx.run_id}/inputs.json", json.dumps(doc).encode())
         env = {k: os.environ[k] for k in manifest.env if k in os.environ}
