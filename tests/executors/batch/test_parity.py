@@ -3,6 +3,7 @@ inputs (real data: Baltimore house sales, John Snow's cholera deaths; projected 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -189,3 +190,51 @@ def test_dbscan_border_point_joins_its_first_core_neighbour(batch, recorder):
     got = [f["properties"]["cluster_id"] for f in there["features"]]
     assert got == [f["properties"]["cluster_id"] for f in here["features"]]
     assert got == [0, 0, 1, 1, 1, 0, 1, 1, 0]
+
+
+def _ogc_idw(client: Any, body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    from controlplane.tasks import run_execute
+
+    response = client.post("/ogcapi/processes/idw/execution", data=json.dumps(body),
+                           content_type="application/json", headers={"Prefer": "respond-async"})
+    assert response.status_code == 201, response.content
+    job = response["Location"].rstrip("/").rsplit("/", 1)[-1]
+    run_execute(job)
+    status = json.loads(client.get(f"/ogcapi/jobs/{job}").content)
+    assert status["status"] == "successful", status
+    results = json.loads(client.get(f"/ogcapi/jobs/{job}/results").content)
+    result = results["result"]["value"] if "value" in results["result"] else results["result"]
+    return job, result["features"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ogc_idw_pinned_to_the_batch_tier_answers_as_the_inprocess_tier(batch_tasks, honua_catalog, client, baltim):
+    from django.conf import settings
+
+    from controlplane.models import ProcessRun, Tenant, TenantPolicyOverride
+    from controlplane.services.policy import policy_cache_clear
+
+    points = _lonlat(baltim.geometries, 3857, scale=100.0, origin=BALTIMORE_3857)
+    fc = _with_props(collection(points, 4326), baltim.properties)
+    fc.pop("srid")  # GeoJSON on the wire: lon/lat
+    body = {"inputs": {"features": {"value": fc, "mediaType": "application/geo+json"}, "value_field": "PRICE",
+                       "cell_size": {"value": 250, "unit": "meter"}, "max_neighbors": 6,
+                       "search_radius": {"value": 1500, "unit": "meter"}},
+            "response": "document"}
+    tenant = Tenant.objects.get(slug=settings.HONUA["DEFAULT_TENANT"])
+    override = TenantPolicyOverride.objects.create(tenant=tenant, process_id="idw", tier_order=["inprocess"])
+    policy_cache_clear()
+    job_here, here = _ogc_idw(client, body)
+    override.tier_order = ["batch"]
+    override.save()
+    policy_cache_clear()
+    job_there, there = _ogc_idw(client, body)
+
+    assert ProcessRun.objects.get(id=job_here).tier_used == "inprocess"
+    run = ProcessRun.objects.get(id=job_there)
+    assert run.tier_used == "batch"
+    assert [t["tier"] for t in run.tiers_tried] == ["batch"]
+    assert len(there) == len(here) > 500
+    _assert_same_grid({"srid": 0, "fields": None, "features": here}, {"srid": 0, "fields": None, "features": there})
+    values = np.array([np.nan if f["properties"]["value"] is None else f["properties"]["value"] for f in there])
+    assert np.isnan(values).any() and np.isfinite(values).any()

@@ -36,22 +36,25 @@ TARGETS = np.array([[10.0, 10.0], [50.0, 50.0], [75.5, 20.25], SAMPLES[3]])
 def test_idw_matches_the_formula(batch, batch_tasks, recorder):
     out = batch.execute(
         "idw",
-        {"features": _fc(SAMPLES, VALUES), "targets": _fc(TARGETS), "field": "v", "power": 2, "neighbors": 25},
+        {"features": _fc(SAMPLES, VALUES), "value_field": "v", "cell_size": {"value": 10, "unit": "meter"},
+         "power": 2, "max_neighbors": 25},
         recorder.ctx("idw"),
     )
-    got = np.array([f["properties"]["value"] for f in out["result"]["features"]])
-    d = np.hypot(*(TARGETS[:, None, :] - SAMPLES[None, :, :]).transpose(2, 0, 1))
-    expected = []
-    for row in d:
-        if (row == 0).any():
-            expected.append(VALUES[row == 0][0])
-        else:
-            w = 1 / row**2
-            expected.append((w * VALUES).sum() / w.sum())
-    np.testing.assert_allclose(got, expected, rtol=1e-9)
-    assert got[3] == pytest.approx(VALUES[3])  # a target on a sample takes its value
-    assert [f["properties"]["i"] for f in out["result"]["features"]] == [0, 1, 2, 3]  # properties kept
-    assert (10, "25 samples, 4 targets") in recorder.progress
+    cells = out["result"]["features"]
+    (xmin, ymin), (xmax, ymax) = SAMPLES.min(axis=0), SAMPLES.max(axis=0)
+    cols, rows = int(np.ceil((xmax - xmin) / 10)), int(np.ceil((ymax - ymin) / 10))
+    assert len(cells) == cols * rows
+    assert [(f["properties"]["grid_column"], f["properties"]["grid_row"]) for f in cells] == [
+        (c, r) for r in range(rows) for c in range(cols)
+    ]
+    assert cells[0]["geometry"]["coordinates"][0][0] == pytest.approx([xmin, ymax - 10])  # north-west first
+    centres = np.array([[xmin + (c + 0.5) * 10, ymax - (r + 0.5) * 10] for r in range(rows) for c in range(cols)])
+    got = np.array([f["properties"]["value"] for f in cells])
+    d = np.hypot(*(centres[:, None, :] - SAMPLES[None, :, :]).transpose(2, 0, 1))
+    w = 1 / d**2
+    np.testing.assert_allclose(got, (w * VALUES).sum(axis=1) / w.sum(axis=1), rtol=1e-9)
+    assert out["result"]["srid"] == 32618
+    assert (10, f"25 samples, {cols} x {rows} cells") in recorder.progress
 
 
 def test_kriging_matches_an_independent_solve(batch, batch_tasks, recorder):
