@@ -238,3 +238,44 @@ def test_ogc_idw_pinned_to_the_batch_tier_answers_as_the_inprocess_tier(batch_ta
     _assert_same_grid({"srid": 0, "fields": None, "features": here}, {"srid": 0, "fields": None, "features": there})
     values = np.array([np.nan if f["properties"]["value"] is None else f["properties"]["value"] for f in there])
     assert np.isnan(values).any() and np.isfinite(values).any()
+
+
+def test_dbscan_process_and_output_crs_match_the_inprocess_tier(batch, recorder, deaths):
+    # Computed in the British National Grid's plane (process_srid, method planar), written in
+    # lon/lat (out_srid): both tiers reproject alike.
+    inputs = {"features": deaths.collection, "eps": {"value": 20, "unit": "meter"}, "min_points": 4,
+              "method": "planar"}
+    here, there = _both(batch, recorder, "dbscan", inputs, process_srid=27700, out_srid=4326)
+    got = [f["properties"]["cluster_id"] for f in there["features"]]
+    assert got == [f["properties"]["cluster_id"] for f in here["features"]]
+    assert max(got) >= 1
+    assert there["srid"] == here["srid"] == 4326
+    np.testing.assert_allclose(
+        shapely.get_coordinates(result_geometries(there)), shapely.get_coordinates(result_geometries(here)),
+        rtol=0, atol=1e-9,
+    )
+    # In Web Mercator's plane the same 20 m are ~12.5 m on the ground at 51.5 N: other clusters.
+    mercator = [f["properties"]["cluster_id"]
+                for f in batch.execute("dbscan", {**inputs}, recorder.ctx("dbscan"))["result"]["features"]]
+    assert mercator != got
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"eps": {"value": 1, "unit": "degree"}},  # degrees on projected data
+        {"eps": {"value": -1, "unit": "meter"}},
+        {"method": "manhattan"},
+        {"min_points": 0},
+        {"features": {"type": "FeatureCollection", "srid": 32618, "features": [
+            {"type": "Feature", "geometry": {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
+             "properties": {}}]}},
+    ],
+)
+def test_dbscan_bad_inputs_are_refused_on_both_tiers(batch, recorder, deaths, change):
+    inputs = {"features": deaths.collection, "eps": {"value": 20, "unit": "meter"}, "min_points": 4, **change}
+    with pytest.raises(InvalidInput):
+        InProcessExecutor().execute("dbscan", inputs, ExecutionContext(run_id="t", process_id="dbscan",
+                                                                       handler="dbscan"))
+    with pytest.raises(InvalidInput):
+        batch.execute("dbscan", inputs, recorder.ctx("dbscan"))
