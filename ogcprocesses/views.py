@@ -146,6 +146,7 @@ class ProcessExecuteView(OgcView):
             prefer=request.headers.get("Prefer", ""),
             request_bytes=body.size,
             trace_header=request.headers.get("traceparent"),
+            own_root=self.urls.root,
         )
         result = run_submit(submission.request)
         values = result.outputs or {}
