@@ -150,6 +150,12 @@ class NoSuchUpload(HonuaError):
     title = "No such upload"
 
 
+class NoSuchLayer(HonuaError):
+    code = "no-such-layer"
+    status = 404
+    title = "No such layer"
+
+
 class UploadNotCommitted(InvalidRequest):
     code = "upload-not-committed"
     title = "The upload is not committed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,13 +14,17 @@ from django.utils import timezone
 from controlplane.contracts import (
     ExecutionResult,
     GPServiceSpec,
+    LayerInfo,
+    LayerPage,
     Principal,
     ProcessSpec,
     RunStatus,
     Surface,
 )
 from controlplane.exceptions import (
+    InvalidParameterValue,
     NoSuchJob,
+    NoSuchLayer,
     NoSuchOutput,
     NoSuchProcess,
     NoSuchService,
@@ -27,7 +32,7 @@ from controlplane.exceptions import (
     ResultNotAvailable,
     ResultNotReady,
 )
-from controlplane.models import Artifact, ProcessRun
+from controlplane.models import Artifact, Layer, ProcessRun
 from controlplane.services.access import (
     audiences,
     is_anonymous,
@@ -37,6 +42,7 @@ from controlplane.services.access import (
 from controlplane.services.artifacts import artifact_open, output_decode
 from controlplane.services.execution import _result_from_run
 from controlplane.services.gpservices import GPServiceRow, gpservice_rows
+from controlplane.services.layers import layer_info, layer_source
 from controlplane.services.policy import (
     policy_cached,
     process_resolve,
@@ -49,6 +55,10 @@ from controlplane.services.uploads import (  # reads of uploads, re-exported for
     upload_part_numbers,
     uploads_info,
 )
+from executors.base import InvalidInput
+from executors.geodata import write_features
+from executors.layers.source import LayerSource, source_count, source_read
+from executors.spatialref import reproject, transformer
 
 _LIST_FIELDS = (
     "id", "tenant_id", "process_id", "status", "mode", "surface", "progress", "progress_message",
@@ -406,3 +416,142 @@ __all__ = [
     "upload_part_numbers",
     "uploads_info",
 ]
+
+
+# --- layers ----------------------------------------------------------------------------------
+
+
+def _layer(principal: Principal, collection_id: str) -> Layer:
+    """A layer of the principal's tenant; the same NoSuchLayer for unknown and another's."""
+    if not principal.tenant:
+        raise NotAuthenticated("sign in to read layers")
+    layer = (
+        Layer.objects.select_related("artifact")
+        .filter(tenant_id=tenant_get(principal.tenant).pk, collection_id=str(collection_id))
+        .first()
+    )
+    if layer is None or (layer.expires_at is not None and layer.expires_at <= timezone.now()):
+        raise NoSuchLayer(f"no collection {collection_id!r}")
+    return layer
+
+
+def layers_for_principal(*, principal: Principal) -> list[LayerInfo]:
+    """The layers of the principal's tenant (any principal of the tenant may read them)."""
+    now = timezone.now()
+    layers = Layer.objects.filter(tenant_id=tenant_get(principal.tenant).pk).filter(
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    ).order_by("collection_id")
+    return [layer_info(layer) for layer in layers]
+
+
+def layer_for_principal(*, principal: Principal, collection_id: str) -> LayerInfo:
+    return layer_info(_layer(principal, collection_id))
+
+
+def _bbox(bbox: Any) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    try:
+        values = tuple(float(v) for v in bbox)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterValue("bbox must be four numbers: minx, miny, maxx, maxy") from exc
+    if len(values) == 6:  # 3D bbox: minx, miny, minz, maxx, maxy, maxz
+        values = (values[0], values[1], values[3], values[4])
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise InvalidParameterValue("bbox must be four numbers: minx, miny, maxx, maxy")
+    if values[0] > values[2] or values[1] > values[3]:
+        raise InvalidParameterValue("bbox must have minx <= maxx and miny <= maxy")
+    return values  # type: ignore[return-value]
+
+
+def _parse_filter(layer: Layer, text: str | None, lang: str) -> dict[str, Any] | None:
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    import importlib
+
+    filters = importlib.import_module("executors.layers.filters")
+    try:
+        ast = filters.filter_parse(text, lang=lang)
+    except filters.FilterError as exc:
+        where = f" at position {exc.position}" if getattr(exc, "position", None) is not None else ""
+        raise InvalidParameterValue(f"filter{where}: {exc.message}", details=[str(text)]) from exc
+    known = {f["name"] for f in layer.fields or []}
+    unknown = sorted(set(filters.filter_properties(ast)) - known)
+    if unknown:
+        raise InvalidParameterValue(
+            f"filter: collection {layer.collection_id!r} has no propert{'y' if len(unknown) == 1 else 'ies'} "
+            + ", ".join(repr(u) for u in unknown)
+            + "; its properties: "
+            + (", ".join(sorted(known)) or "none")
+        )
+    return dict(ast)
+
+
+def _selected(
+    layer: Layer, bbox: Any, bbox_srid: int, filter: str | None, filter_lang: str
+) -> LayerSource:
+    source = layer_source(layer)
+    box = _bbox(bbox)
+    if box is not None:
+        try:
+            transformer(int(bbox_srid), layer.srid)
+        except Exception as exc:  # noqa: BLE001 - pyproj raises several kinds for a bad code
+            raise InvalidParameterValue(f"unknown bbox spatial reference EPSG:{bbox_srid}") from exc
+    return LayerSource.from_json(
+        {
+            **source.to_json(),
+            "bbox": box,
+            "bbox_srid": int(bbox_srid),
+            "filter": _parse_filter(layer, filter, filter_lang),
+        }
+    )
+
+
+def layer_source_for(
+    *,
+    principal: Principal,
+    collection_id: str,
+    bbox: Any = None,
+    bbox_srid: int = 4326,
+    filter: str | None = None,
+    filter_lang: str = "cql2-text",
+) -> tuple[LayerSource, int]:
+    """The executor descriptor of a layer of the tenant with the selection, and how many
+    features it selects."""
+    layer = _layer(principal, collection_id)
+    source = _selected(layer, bbox, bbox_srid, filter, filter_lang)
+    try:
+        return source, source_count(source)
+    except InvalidInput as exc:
+        raise InvalidParameterValue(str(exc)) from exc
+
+
+def layer_items(
+    *,
+    principal: Principal,
+    collection_id: str,
+    bbox: Any = None,
+    bbox_srid: int = 4326,
+    limit: int = 10,
+    offset: int = 0,
+    filter: str | None = None,
+    filter_lang: str = "cql2-text",
+    out_srid: int | None = 4326,
+) -> LayerPage:
+    """One page of a layer's features (ids in order), in ``out_srid`` (None: the layer's)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidParameterValue("limit must be a whole number, 0 or more")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise InvalidParameterValue("offset must be a whole number, 0 or more")
+    layer = _layer(principal, collection_id)
+    source = _selected(layer, bbox, bbox_srid, filter, filter_lang)
+    try:
+        matched = source_count(source)
+        features = source_read(source, limit=limit, offset=offset) if limit else source_read(source, limit=0)
+    except InvalidInput as exc:
+        raise InvalidParameterValue(str(exc)) from exc
+    if out_srid is not None and out_srid != features.srid and len(features):
+        features = features.replace(reproject(features.geometries, features.srid, out_srid), srid=out_srid)
+    elif out_srid is not None:
+        features = features.replace(srid=out_srid)
+    return LayerPage(features=write_features(features), number_matched=matched, number_returned=len(features))

@@ -33,3 +33,10 @@ def uploads_expire() -> int:
     from controlplane.services.uploads import uploads_expire as _expire
 
     return _expire()
+
+
+def layers_expire() -> int:
+    """Periodic: remove layers past their expiry, with their tables or files."""
+    from controlplane.services.layers import layers_expire as _expire
+
+    return _expire()

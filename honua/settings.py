@@ -202,6 +202,11 @@ HONUA = {
     "UPLOAD_MAX_BYTES": env.int("HONUA_UPLOAD_MAX_BYTES", default=100 * 1024 * 1024),
     "UPLOAD_TTL_HOURS": env.float("HONUA_UPLOAD_TTL_HOURS", default=24.0),
     "UPLOAD_MEDIA_TYPES": env.list("HONUA_UPLOAD_MEDIA_TYPES", default=[]),
+    # Layer catalog: tables operators allow as layers ("schema.table" or "schema.*"; none by
+    # default), and the limits of files ingested as layers.
+    "LAYER_TABLES": env.list("HONUA_LAYER_TABLES", default=[]),
+    "LAYER_MAX_BYTES": env.int("HONUA_LAYER_MAX_BYTES", default=200 * 1024 * 1024),
+    "LAYER_MAX_FEATURES": env.int("HONUA_LAYER_MAX_FEATURES", default=1_000_000),
     # Runs of a resource class that may be in flight at once (queued or running), all tenants
     # together: admission refuses beyond it with 429 (backpressure, not worker slots); a class
     # left out has no limit. Also the capacity the metrics report.

@@ -4,6 +4,7 @@ from controlplane.models.audit import AuditEvent
 from controlplane.models.catalog import ProcessDefinition
 from controlplane.models.gpservices import GPService, GPServiceTask
 from controlplane.models.identity import ApiKey, Membership, ProcessAccess
+from controlplane.models.layers import Layer
 from controlplane.models.runs import Artifact, ProcessRun
 from controlplane.models.tenancy import PolicyRevision, Tenant, TenantPolicyOverride
 from controlplane.models.uploads import UploadItem, UploadPart
@@ -15,6 +16,7 @@ __all__ = [
     "AuditEvent",
     "GPService",
     "GPServiceTask",
+    "Layer",
     "Membership",
     "ProcessAccess",
     "PolicyRevision",

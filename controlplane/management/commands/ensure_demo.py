@@ -17,6 +17,7 @@ SCHEDULES = [
     ("honua: requeue runs of lost workers", "controlplane.tasks.runs_reap", 1),
     ("honua: expire results", "controlplane.tasks.results_expire", 10),
     ("honua: expire uploads", "controlplane.tasks.uploads_expire", 30),
+    ("honua: expire layers", "controlplane.tasks.layers_expire", 10),
 ]
 
 
