@@ -1,7 +1,8 @@
 """Catalog layers (Layer) and schema honua_data for hosted layers."""
 
-import django.db.models.deletion
 import uuid
+
+import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 

@@ -20,15 +20,21 @@ from django.test import Client
 from django.utils import timezone
 from shapely.geometry import Point, box, shape
 
-from controlplane.contracts import ExecutionMode, ExecutionRequest, OutputRequest, Principal, Surface
+from controlplane.contracts import (
+    ExecutionMode,
+    ExecutionRequest,
+    OutputRequest,
+    Principal,
+    Surface,
+)
 from controlplane.exceptions import DataNotInDatabase, InvalidParameterValue, PermissionDenied
 from controlplane.models import Layer, ProcessRun, Tenant, TenantPolicyOverride
 from controlplane.selectors import layer_for_principal
 from controlplane.services.execution import run_submit
 from controlplane.services.layers import layer_ingest, layer_publish, layers_expire
 from controlplane.services.policy import policy_cache_clear
-from tests.gpserver.support import GEOMETRY, GPClient, assert_error
 from tests.controlplane.test_workers import qcluster  # noqa: F401
+from tests.gpserver.support import GEOMETRY, GPClient, assert_error
 from tests.identity import fast_passwords, key_of, member, principal_of  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +137,7 @@ def test_ogc_layer_reference_matches_inline_on_both_tiers(http, pts):
     assert 10 < len(want) < N  # the bbox and the filter each leave features out
     inline = _execute(http, "buffer", _buffer_body({"value": {"type": "FeatureCollection", "features": want}}))
     assert inline.status_code == 200, inline.content
-    expected = _by_v(inline.json()["result"])
+    expected = _by_v(inline.json()["result"]["value"])
 
     on_postgis = _execute(http, "buffer", _buffer_body(REF))
     assert on_postgis.status_code == 200, on_postgis.content
@@ -143,14 +149,14 @@ def test_ogc_layer_reference_matches_inline_on_both_tiers(http, pts):
     assert run.tier_used == "inprocess" and run.feature_count == len(want)
 
     for response in (on_postgis, on_inprocess):
-        got = _by_v(response.json()["result"])
+        got = _by_v(response.json()["result"]["value"])
         assert set(got) == {f["properties"]["v"] for f in want}
         for f in want:
             v = f["properties"]["v"]
             assert got[v].contains(shape(f["geometry"]))
             # Same 100 m on the ground whichever tier computed it (the tiers' frames differ a little).
             assert got[v].symmetric_difference(expected[v]).area / expected[v].area < 0.02
-        kinds = {f["properties"]["v"]: f["properties"]["kind"] for f in response.json()["result"]["features"]}
+        kinds = {f["properties"]["v"]: f["properties"]["kind"] for f in response.json()["result"]["value"]["features"]}
         assert set(kinds.values()) == {"a"}  # attributes kept
 
 
@@ -162,7 +168,7 @@ def test_dbscan_over_a_layer_on_postgis_keeps_attributes(http, pts):
     })
     assert response.status_code == 200, response.content
     assert _run_of(response).tier_used == "postgis"
-    out = response.json()["result"]["features"]
+    out = response.json()["result"]["value"]["features"]
     assert sorted(f["properties"]["v"] for f in out) == list(range(N))
     # Independent check: scikit-learn's DBSCAN on the same points (haversine, metres).
     import numpy as np
@@ -182,7 +188,7 @@ def test_buffer_and_dissolve_over_a_layer_on_postgis(http, pts):
     response = _execute(http, "buffer", body)
     assert response.status_code == 200, response.content
     assert _run_of(response).tier_used == "postgis"
-    merged = shapely.union_all([shape(f["geometry"]) for f in response.json()["result"]["features"]])
+    merged = shapely.union_all([shape(f["geometry"]) for f in response.json()["result"]["value"]["features"]])
     points = [shape(f["geometry"]) for f in POINTS if f["properties"]["v"] < 40]
     assert all(merged.contains(p) for p in points)
     assert not merged.contains(Point(-122.0, 37.0))
@@ -192,7 +198,7 @@ def test_own_href_is_a_layer_reference(http, pts):
     href = f"http://testserver{API}collections/pts/items?bbox={','.join(map(str, BBOX))}"
     response = _execute(http, "buffer", _buffer_body({"href": href}))
     assert response.status_code == 200, response.content
-    assert len(response.json()["result"]["features"]) == len(_selected(kind=None))
+    assert len(response.json()["result"]["value"]["features"]) == len(_selected(kind=None))
 
 
 def test_gpserver_layer_url_with_where(http, pts):
@@ -254,7 +260,7 @@ def test_file_layer_skips_postgis_and_requires_postgres_is_refused(http, honua_c
     assert skipped and skipped[0]["tier"] == "postgis"
     assert "layer 'filepts'" in skipped[0]["reason"] and "filepts.geojson" in skipped[0]["reason"]
     assert "not in this database" in skipped[0]["reason"]
-    assert len(response.json()["result"]["features"]) == 50
+    assert len(response.json()["result"]["value"]["features"]) == 50
 
     _pin("dbscan", ["postgis"])  # the process can only run in the database
     refused = _execute(http, "dbscan", {"inputs": {"features": {"layerReference": {"collectionId": "filepts"}}}})
@@ -282,7 +288,7 @@ def test_register_as_publishes_a_layer_usable_as_input(http, editor, pts):
                                           "response": "document"})
     assert second.status_code == 200, second.content
     got = sorted((round(shape(f["geometry"]).x, 4), round(shape(f["geometry"]).y, 4))
-                 for f in second.json()["result"]["features"])
+                 for f in second.json()["result"]["value"]["features"])
     want = sorted((round(f["geometry"]["coordinates"][0], 4), round(f["geometry"]["coordinates"][1], 4))
                   for f in _selected())
     assert got == want
@@ -344,7 +350,7 @@ def test_invalid_register_as_and_reference_shapes(http, pts):
 
 @pytest.mark.workers
 @pytest.mark.django_db(transaction=True)
-def test_async_run_with_a_layer_reference_through_a_worker(qcluster, honua_catalog):
+def test_async_run_with_a_layer_reference_through_a_worker(qcluster, honua_catalog):  # noqa: F811
     layer_publish(tenant_id=_tenant().pk, collection_id="pts", title="points",
                   features={"type": "FeatureCollection", "srid": 4326, "features": POINTS})
     result = run_submit(ExecutionRequest(
