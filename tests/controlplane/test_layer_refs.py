@@ -35,7 +35,7 @@ from controlplane.services.layers import layer_ingest, layer_publish, layers_exp
 from controlplane.services.policy import policy_cache_clear
 from tests.controlplane.test_workers import qcluster  # noqa: F401
 from tests.gpserver.support import GEOMETRY, GPClient, assert_error
-from tests.identity import fast_passwords, key_of, member, principal_of  # noqa: F401
+from tests.identity import fast_passwords, key_of, member, principal_of, rule  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 API = "/ogcapi/"
@@ -248,24 +248,37 @@ def test_forged_source_descriptor_is_refused(http, pts):
     assert "source" in response.json()["detail"]
 
 
-def test_file_layer_skips_postgis_and_requires_postgres_is_refused(http, honua_catalog):
-    data = json.dumps({"type": "FeatureCollection", "features": POINTS[:50]}).encode()
-    layer_ingest(tenant_id=_tenant().pk, collection_id="filepts", title="file points", data=data,
-                 filename="filepts.geojson", storage="file")
+def _gpkg(tmp_path: Any, features: list[dict[str, Any]]) -> bytes:
+    import numpy as np
+    import pyogrio.raw
+
+    path = tmp_path / "filepts.gpkg"
+    pyogrio.raw.write(
+        str(path), np.array([shapely.to_wkb(shape(f["geometry"])) for f in features], dtype=object),
+        [np.array([f["properties"]["kind"] for f in features], dtype=object),
+         np.array([f["properties"]["v"] for f in features], dtype=np.int64)],
+        ["kind", "v"], driver="GPKG", layer="filepts", geometry_type="Point", crs="EPSG:4326",
+    )
+    return path.read_bytes()
+
+
+def test_file_layer_skips_postgis_and_requires_postgres_is_refused(http, honua_catalog, tmp_path):
+    layer_ingest(tenant_id=_tenant().pk, collection_id="filepts", title="file points",
+                 data=_gpkg(tmp_path, POINTS[:50]), filename="filepts.gpkg", storage="file")
     response = _execute(http, "buffer", _buffer_body({"layerReference": {"collectionId": "filepts"}}))
     assert response.status_code == 200, response.content
     run = _run_of(response)
     assert run.tier_used == "inprocess"
     skipped = [t for t in run.tiers_tried if t["outcome"] == "skipped"]
     assert skipped and skipped[0]["tier"] == "postgis"
-    assert "layer 'filepts'" in skipped[0]["reason"] and "filepts.geojson" in skipped[0]["reason"]
+    assert "layer 'filepts'" in skipped[0]["reason"] and "filepts.gpkg" in skipped[0]["reason"]
     assert "not in this database" in skipped[0]["reason"]
     assert len(response.json()["result"]["value"]["features"]) == 50
 
     _pin("dbscan", ["postgis"])  # the process can only run in the database
     refused = _execute(http, "dbscan", {"inputs": {"features": {"layerReference": {"collectionId": "filepts"}}}})
     assert refused.status_code == DataNotInDatabase.status == 400
-    assert "layer 'filepts'" in refused.json()["detail"] and "filepts.geojson" in refused.json()["detail"]
+    assert "layer 'filepts'" in refused.json()["detail"] and "filepts.gpkg" in refused.json()["detail"]
 
 
 def _status(http: Client, run: ProcessRun) -> dict[str, Any]:
@@ -305,11 +318,15 @@ def test_register_as_publishes_a_layer_usable_as_input(http, editor, pts):
 
 def test_register_as_needs_a_writer(pts, fast_passwords):  # noqa: F811
     viewer = member(settings.HONUA["DEFAULT_TENANT"], "layer-viewer", "viewer")
+    rule(settings.HONUA["DEFAULT_TENANT"], "buffer", "anonymous", True)
+    rule(settings.HONUA["DEFAULT_TENANT"], "buffer", "viewer", True)
     body = _buffer_body(REF, outputs={"result": {"registerAs": {"collectionId": "nope"}}})
     for client in (Client(), Client(headers={"X-API-Key": key_of(viewer)})):
         response = _execute(client, "buffer", body)
-        assert response.status_code in (401, 403), response.content
-    assert _execute(Client(headers={"X-API-Key": key_of(viewer)}), "buffer", body).status_code == 403
+        assert response.status_code == 403, response.content
+        assert "editor or admin" in response.json()["detail"]
+    # Without registerAs the same request runs: the refusal is about publishing.
+    assert _execute(Client(), "buffer", _buffer_body(REF)).status_code == 200
     with pytest.raises(PermissionDenied):
         run_submit(ExecutionRequest(
             process_id="buffer", inputs={"features": {"layer": "pts"}, "distance": {"value": 1, "unit": "meter"}},
