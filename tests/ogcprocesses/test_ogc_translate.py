@@ -103,8 +103,11 @@ def test_every_parameter_type_has_a_schema_valid_per_schema_yaml():
     assert inputs["i"]["schema"] == {"type": "integer", "minimum": 0, "maximum": 9}
     assert inputs["t"]["schema"] == {"type": "string", "format": "date-time"}
     assert inputs["d"]["schema"]["properties"]["unit"]["enum"][0] == "meter"
-    assert inputs["g"]["schema"]["allOf"][0] == {"format": "geojson-geometry"}
-    assert inputs["fc"]["schema"]["allOf"][0] == {"format": "geojson-feature-collection"}
+    # A geometry or feature collection is given inline (GeoJSON) or as a layerReference.
+    assert inputs["g"]["schema"]["oneOf"][0]["allOf"][0] == {"format": "geojson-geometry"}
+    assert inputs["fc"]["schema"]["oneOf"][0]["allOf"][0] == {"format": "geojson-feature-collection"}
+    for name in ("g", "fc"):
+        assert inputs[name]["schema"]["oneOf"][1]["required"] == ["layerReference"]
     assert inputs["box"]["schema"]["allOf"][0] == {"format": "ogc-bbox"}
     # Mixed media types: oneOf, the first branch is the default format.
     assert [b["contentMediaType"] for b in inputs["f"]["schema"]["oneOf"]] == ["text/csv", "application/zip"]
