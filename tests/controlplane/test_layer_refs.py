@@ -387,3 +387,18 @@ def test_async_run_with_a_layer_reference_through_a_worker(qcluster, honua_catal
     assert run.inputs["features"]["count"] == len(_selected())
     got = sorted(f["properties"]["v"] for f in run.outputs["result"]["features"])
     assert got == sorted(f["properties"]["v"] for f in _selected())
+
+
+def test_rerun_resolves_the_reference_again(http, editor, pts):
+    from controlplane.services.rerun import run_rerun
+
+    first = _run_of(_execute(http, "buffer", _buffer_body(REF)))
+    assert first.inputs["features"]["ref"]["layer"] == "pts"
+    again = run_rerun(run_id=first.id, tenant_id=first.tenant_id, principal=principal_of(editor))
+    second = ProcessRun.objects.get(id=again.run_id)
+    assert second.inputs["features"]["count"] == len(_selected())
+    assert second.inputs["features"]["source"] == first.inputs["features"]["source"]
+    # The layer gone, the same reference is refused anew rather than read blindly.
+    Layer.objects.filter(collection_id="pts").delete()
+    with pytest.raises(InvalidParameterValue, match="no layer 'pts'"):
+        run_rerun(run_id=first.id, tenant_id=first.tenant_id, principal=principal_of(editor))
