@@ -402,3 +402,23 @@ def test_rerun_resolves_the_reference_again(http, editor, pts):
     Layer.objects.filter(collection_id="pts").delete()
     with pytest.raises(InvalidParameterValue, match="no layer 'pts'"):
         run_rerun(run_id=first.id, tenant_id=first.tenant_id, principal=principal_of(editor))
+
+
+def test_a_layer_that_cannot_be_published_fails_the_run(editor, pts):
+    from controlplane.tasks import run_execute
+
+    result = run_submit(ExecutionRequest(
+        process_id="buffer",
+        inputs={"features": {"layer": "pts", "filter": "v < 5", "filter_lang": "cql2-text"},
+                "distance": {"value": 10, "unit": "meter"}},
+        principal=principal_of(editor), surface=Surface.OGC, mode=ExecutionMode.ASYNC,
+        outputs={"result": OutputRequest(register_as={"collection_id": "late", "title": "late", "ttl_seconds": None})},
+    ))
+    # Taken between submission and completion: the run must not succeed without its layer.
+    layer_publish(tenant_id=_tenant().pk, collection_id="late", title="someone else's",
+                  features={"type": "FeatureCollection", "srid": 4326, "features": POINTS[:2]})
+    run_execute(str(result.run_id))
+    run = ProcessRun.objects.get(id=result.run_id)
+    assert run.status == "failed" and run.error["code"] == "layer-publish-failed", (run.status, run.error)
+    assert "late" in run.error["message"]
+    assert Layer.objects.get(collection_id="late").feature_count == 2  # the other layer is untouched

@@ -447,3 +447,60 @@ def test_every_error_code_has_an_exception_type_and_status():
         doc = orjson.loads(response.content)
         assert response.status_code == cls.status == doc["status"]
         assert doc["type"] == translate.EXCEPTION_TYPE + cls.code
+
+
+# --- layer references and registerAs (translation only; the control plane checks them) ------
+
+_FC_SPEC = _spec(
+    ParamSpec("features", ParamType.FEATURE_COLLECTION), ParamSpec("where", ParamType.GEOMETRY, required=False),
+    outputs=(ParamSpec("result", ParamType.FEATURE_COLLECTION),),
+)
+_ROOT = "https://honua.example/ogcapi/"
+
+
+def _layer_request(inputs: dict, outputs: dict | None = None):
+    body = {"inputs": inputs, **({"outputs": outputs} if outputs else {})}
+    return translate.execute_request(_FC_SPEC, body, principal=PRINCIPAL, own_root=_ROOT).request
+
+
+def test_layer_reference_becomes_the_internal_reference():
+    request = _layer_request({"features": {"layerReference": {
+        "collectionId": "roads", "bbox": [500000, 4100000, 510000, 4110000],
+        "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/32610", "filter": "lanes > 2"}}})
+    assert request.inputs["features"] == {
+        "layer": "roads", "bbox": [500000, 4100000, 510000, 4110000], "bbox_srid": 32610,
+        "filter": "lanes > 2", "filter_lang": "cql2-text",
+    }
+    assert _layer_request({"features": {"layerReference": {"collectionId": "r"}}}).inputs["features"] == {"layer": "r"}
+
+
+@pytest.mark.parametrize("ref", [
+    {"collectionId": 3}, {"collectionId": "r", "bbox": [1, 2]}, {"collectionId": "r", "where": "x"},
+    {"collectionId": "r", "filter": "a = 1", "filter-lang": "cql2-json"}, "roads",
+])
+def test_malformed_layer_references_are_refused(ref):
+    with pytest.raises(errors.InvalidParameterValue):
+        _layer_request({"features": {"layerReference": ref}})
+
+
+def test_own_collection_href_is_a_layer_reference_and_others_are_not():
+    own = _layer_request({"features": {"href": _ROOT + "collections/roads/items?bbox=1,2,3,4&filter=a%3D1"}})
+    assert own.inputs["features"] == {
+        "layer": "roads", "bbox": [1.0, 2.0, 3.0, 4.0], "bbox_srid": 4326, "filter": "a=1", "filter_lang": "cql2-text",
+    }
+    assert _layer_request({"features": {"href": _ROOT + "collections/roads"}}).inputs["features"] == {"layer": "roads"}
+    # Another host with the same path is an ordinary reference (fetched through the SSRF guard).
+    assert translate.own_collection("https://elsewhere.example/ogcapi/collections/roads", _ROOT) is None
+    assert translate.own_collection(_ROOT + "processes/buffer", _ROOT) is None
+
+
+def test_register_as_becomes_output_request_register_as():
+    request = _layer_request(
+        {"features": {"layerReference": {"collectionId": "r"}}},
+        {"result": {"registerAs": {"collectionId": "r_buf", "title": "Buffers", "ttl": 60}}},
+    )
+    assert request.outputs["result"].register_as == {"collection_id": "r_buf", "title": "Buffers", "ttl_seconds": 60}
+    for bad in ({"title": "x"}, {"collectionId": "a", "ttl": 0}, {"collectionId": "a", "ttl": 1.5},
+                {"collectionId": "a", "x": 1}):
+        with pytest.raises(errors.InvalidParameterValue):
+            _layer_request({"features": {"layerReference": {"collectionId": "r"}}}, {"result": {"registerAs": bad}})
