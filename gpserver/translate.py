@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -39,6 +38,7 @@ from controlplane.contracts import (
 from controlplane.services import esrijson
 from controlplane.services.esrijson import epoch_ms_to_iso
 from controlplane.services.jsonbounds import json_bounds_check
+from controlplane.services.layerrefs import collection_in_url
 from controlplane.services.outbound import outbound_url_precheck
 from controlplane.services.references import ESRI_FEATURE_SERVICE
 from gpserver import geometry as geo
@@ -556,21 +556,6 @@ def execute_request(
     )
 
 
-_COLLECTION_PATH = re.compile(r"collections/(?P<id>[^/?#]+)(?:/items)?/?")
-
-
-def own_collection(href: str, root: str | None) -> str | None:
-    """The collection id of ``href`` when it is a collection of this server's OGC API -
-    Features view (``<root>collections/{id}[/items]``, same host), else None."""
-    if not root:
-        return None
-    ref, base = urlsplit(href), urlsplit(root)
-    if ref.netloc.lower() != base.netloc.lower() or not ref.path.startswith(base.path):
-        return None
-    match = _COLLECTION_PATH.fullmatch(ref.path[len(base.path):])
-    return match.group("id") if match else None
-
-
 def _own_layers(value: Any, root: str | None) -> Any:
     """A feature service URL that is one of this server's layers -> a layer reference whose
     filter is the where clause (other URLs are read as Esri feature services)."""
@@ -578,7 +563,7 @@ def _own_layers(value: Any, root: str | None) -> Any:
         return [_own_layers(v, root) for v in value]
     if not (isinstance(value, dict) and value.get("kind") == ESRI_FEATURE_SERVICE):
         return value
-    cid = own_collection(str(value["href"]), root)
+    cid = collection_in_url(str(value["href"]), root)
     if cid is None:
         return value
     ref: dict[str, Any] = {"layer": cid}

@@ -36,6 +36,7 @@ from controlplane.contracts import (
     Surface,
 )
 from controlplane.selectors import RunFilter, RunPage
+from controlplane.services.layerrefs import collection_in_url
 from controlplane.services.outbound import outbound_url_precheck
 from honua.tracecontext import traceparent_normalize
 
@@ -514,7 +515,6 @@ def _linear_unit(p: ParamSpec, value: Any) -> Any:
 
 
 _LAYER_REF_KEYS = frozenset({"collectionId", "bbox", "bbox-crs", "filter", "filter-lang"})
-_COLLECTION_PATH = re.compile(r"collections/(?P<id>[^/?#]+)(?:/items)?/?")
 
 
 def _layer_reference(p: ParamSpec, ref: Any) -> dict[str, Any]:
@@ -552,20 +552,8 @@ def _layer_reference(p: ParamSpec, ref: Any) -> dict[str, Any]:
     return out
 
 
-def own_collection(href: str, root: str | None) -> str | None:
-    """The collection id of ``href`` when it is this server's ``collections/{id}[/items]``
-    (same scheme-less host and API root), else None."""
-    if not root:
-        return None
-    ref, base = urlsplit(href), urlsplit(root)
-    if ref.netloc.lower() != base.netloc.lower() or not ref.path.startswith(base.path):
-        return None
-    match = _COLLECTION_PATH.fullmatch(ref.path[len(base.path):])
-    return match.group("id") if match else None
-
-
 def _own_layer_href(p: ParamSpec, href: str, root: str | None) -> dict[str, Any] | None:
-    cid = own_collection(href, root)
+    cid = collection_in_url(href, root)
     if cid is None:
         return None
     ref: dict[str, Any] = {"collectionId": cid}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import connection
 
@@ -25,6 +26,22 @@ COLLECTION_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 WRITER_ROLES = frozenset({"editor", "admin"})
 _FEATURE_TYPES = (ParamType.FEATURE_COLLECTION, ParamType.GEOMETRY)
 _REF_KEYS = frozenset({"layer", "bbox", "bbox_srid", "filter", "filter_lang"})
+
+
+_COLLECTION_PATH = re.compile(r"collections/(?P<id>[^/?#]+)(?:/items)?/?")
+
+
+def collection_in_url(href: str, root: str | None) -> str | None:
+    """The collection id of ``href`` when it is one of this server's layers,
+    ``<root>collections/{id}[/items]`` with ``root`` the OGC API root URL the request came
+    to (same host and path), else None. Both surfaces take such a URL as a layer reference."""
+    if not root:
+        return None
+    ref, base = urlsplit(href), urlsplit(root)
+    if ref.netloc.lower() != base.netloc.lower() or not ref.path.startswith(base.path):
+        return None
+    match = _COLLECTION_PATH.fullmatch(ref.path[len(base.path):])
+    return match.group("id") if match else None
 
 
 def is_layer_ref(value: Any) -> bool:

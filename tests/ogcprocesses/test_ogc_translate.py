@@ -23,6 +23,7 @@ from controlplane.contracts import (
     Surface,
     Tier,
 )
+from controlplane.services.layerrefs import collection_in_url
 from ogcprocesses import translate
 from ogcprocesses.errors import exception_response
 from tests.ogcschema import assert_valid
@@ -490,8 +491,8 @@ def test_own_collection_href_is_a_layer_reference_and_others_are_not():
     }
     assert _layer_request({"features": {"href": _ROOT + "collections/roads"}}).inputs["features"] == {"layer": "roads"}
     # Another host with the same path is an ordinary reference (fetched through the SSRF guard).
-    assert translate.own_collection("https://elsewhere.example/ogcapi/collections/roads", _ROOT) is None
-    assert translate.own_collection(_ROOT + "processes/buffer", _ROOT) is None
+    assert collection_in_url("https://elsewhere.example/ogcapi/collections/roads", _ROOT) is None
+    assert collection_in_url(_ROOT + "processes/buffer", _ROOT) is None
 
 
 def test_register_as_becomes_output_request_register_as():
