@@ -57,6 +57,7 @@ from controlplane.services.uploads import (  # reads of uploads, re-exported for
 )
 from executors.base import InvalidInput
 from executors.geodata import write_features
+from executors.layers import filters
 from executors.layers.source import LayerSource, source_count, source_read
 from executors.spatialref import reproject, transformer
 
@@ -467,9 +468,6 @@ def _bbox(bbox: Any) -> tuple[float, float, float, float] | None:
 def _parse_filter(layer: Layer, text: str | None, lang: str) -> dict[str, Any] | None:
     if text is None or (isinstance(text, str) and not text.strip()):
         return None
-    import importlib
-
-    filters = importlib.import_module("executors.layers.filters")
     try:
         ast = filters.filter_parse(text, lang=lang)
     except filters.FilterError as exc:

@@ -4,10 +4,10 @@ administrators see and edit their tenants' users, keys, access rules, policy ove
 
 from django.contrib import admin
 
-from controlplane.admin import catalog, identity, runs, tenancy
+from controlplane.admin import catalog, identity, layers, runs, tenancy
 from controlplane.admin.scope import AuditedAdmin
 
-__all__ = ["catalog", "identity", "runs", "tenancy"]
+__all__ = ["catalog", "identity", "layers", "runs", "tenancy"]
 
 
 def _audit_other_apps(site: admin.AdminSite) -> None:

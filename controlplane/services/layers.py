@@ -228,25 +228,24 @@ def _csv_options(path: str) -> dict[str, str]:
     """GDAL CSV open options for the coordinate or WKT columns the header has."""
     import pyogrio
 
-    header = [str(f).lower() for f in pyogrio.read_info(path)["fields"]]
+    names = [str(f) for f in pyogrio.read_info(path)["fields"]]
+    header = {n.lower(): n for n in names}
     for x, y in (*_CSV_LONLAT, *_CSV_XY):
         if x in header and y in header:
-            return {"X_POSSIBLE_NAMES": x, "Y_POSSIBLE_NAMES": y, "KEEP_GEOM_COLUMNS": "NO",
-                    "AUTODETECT_TYPE": "YES"}
+            return {"X_POSSIBLE_NAMES": header[x], "Y_POSSIBLE_NAMES": header[y], "KEEP_GEOM_COLUMNS": "NO",
+                    "AUTODETECT_TYPE": "YES", "_LONLAT": "YES" if (x, y) in _CSV_LONLAT else ""}
     for name in _CSV_WKT:
         if name in header:
-            return {"GEOM_POSSIBLE_NAMES": name, "KEEP_GEOM_COLUMNS": "NO", "AUTODETECT_TYPE": "YES"}
+            return {"GEOM_POSSIBLE_NAMES": header[name], "KEEP_GEOM_COLUMNS": "NO", "AUTODETECT_TYPE": "YES"}
     raise InvalidParameterValue(
         "the CSV file has no coordinate columns (lon/lat, longitude/latitude, x/y, easting/northing) "
-        "and no WKT column (wkt, geom, geometry); its columns: " + ", ".join(header)
+        "and no WKT column (wkt, geom, geometry); its columns: " + ", ".join(names)
     )
 
 
 def _csv_default_srid(options: dict[str, str]) -> int | None:
     """CSV has no CRS: lon/lat columns say WGS 84; others need ``srid``."""
-    if options.get("X_POSSIBLE_NAMES") in {x for x, _ in _CSV_LONLAT}:
-        return 4326
-    return None
+    return 4326 if options.pop("_LONLAT", "") else None
 
 
 def _srid_from(crs_text: str | None) -> int | None:
@@ -577,8 +576,8 @@ def layer_register_table(
     geom = sql.Identifier(geometry_column)
     with connection.cursor() as wrapper:
         wrapper.cursor.execute(
-            sql.SQL("SELECT count(*), ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                    "FROM (SELECT ST_Extent({}) AS e FROM {}) s, {} GROUP BY e").format(geom, ident, ident)
+            sql.SQL("SELECT n, ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                    "FROM (SELECT count(*) AS n, ST_Extent({}) AS e FROM {}) AS s").format(geom, ident)
         )
         row = wrapper.cursor.fetchone()
     count = int(row[0]) if row else 0
@@ -655,6 +654,7 @@ def layer_ingest(
     kind = _file_kind(data, filename)
     with _staged(data, kind) as path:
         chosen = _pick_sublayer(path, sublayer, filename)
+        multi_layer = len(_layer_names(path)) > 1
         options: dict[str, str] = {}
         default_srid = None
         if kind.driver == "CSV":
@@ -663,8 +663,9 @@ def layer_ingest(
         features = _read_file(
             path, sublayer=chosen, open_options=options, srid=srid, default_srid=default_srid, filename=filename
         )
-    # A single-layer file keeps no sublayer name (a shapefile's is its file name in the zip).
-    names_needed = sublayer is not None or kind.archive or kind.driver == "GPKG"
+    # Layer names of single-layer GeoJSON, CSV, FlatGeobuf (and KML) files come from the file
+    # name, which the stored copy does not keep: those are read as "the first layer".
+    names_needed = multi_layer or kind.archive or kind.driver == "GPKG"
     base = {
         "tenant_id": tenant_id, "collection_id": collection_id, "title": title or collection_id,
         "description": description or "", "format": kind.driver, "srid": features.srid,
@@ -694,7 +695,7 @@ def layer_ingest(
             )
             Artifact.objects.filter(pk=artifact.pk).update(expires_at=None)
             layer = Layer.objects.create(
-                kind=Layer.Kind.FILE, artifact=artifact, sublayer=chosen, open_options=stored_options, **base
+                kind=Layer.Kind.FILE, artifact=artifact, sublayer=chosen if names_needed else "", open_options=stored_options, **base
             )
             _audit("layer.ingest", layer, actor)
     except Exception:

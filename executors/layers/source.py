@@ -10,7 +10,6 @@ connection; SQL is built with ``psycopg.sql`` (identifiers) and bound parameters
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -26,22 +25,19 @@ from psycopg import sql
 
 from executors.base import InvalidInput
 from executors.geodata import Features
+from executors.layers import filters
 from executors.spatialref import transformer
 
 FIELD_TYPES = ("string", "integer", "number", "boolean", "datetime")
 # How a filter may use a column of each internal type ("any": as it is).
 _FILTER_KINDS = {"string": "text", "integer": "number", "number": "number", "boolean": "boolean", "datetime": "any"}
 _BBOX_STEPS = 16  # a bbox in another CRS is densified before it is reprojected
+_NUMERIC_TEXT = r"^\s*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$"
 # GeoJSON type names of shapely type ids, and the multi-type each single type joins.
 TYPE_NAMES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
               6: "MultiPolygon", 7: "GeometryCollection"}
 _MULTI = {0: 4, 1: 5, 3: 6}
 _MAKE_MULTI = {4: shapely.multipoints, 5: shapely.multilinestrings, 6: shapely.multipolygons}
-
-
-def _filters() -> Any:
-    """``executors.layers.filters`` (the filter language), imported when a filter is used."""
-    return importlib.import_module("executors.layers.filters")
 
 
 @dataclass(frozen=True)
@@ -217,7 +213,12 @@ def _field_column(source: LayerSource, name: str, kind: str) -> sql.Composable:
         return column
     if kind == "text":
         return sql.SQL("({}::text)").format(column)
-    raise InvalidInput(f"property {name!r} of layer {source.layer!r} is {spec.get('type')}, not {kind}")
+    if kind == "number" and have == "text":
+        # Only plain decimal numbers compare as numbers (as filters.filter_mask reads them).
+        return sql.SQL("(CASE WHEN {c} ~ {p} THEN {c}::numeric END)").format(c=column, p=sql.Literal(_NUMERIC_TEXT))
+    if kind == "boolean" and spec.get("type") == "integer":
+        return sql.SQL("(CASE WHEN {c} IN (0, 1) THEN {c} = 1 END)").format(c=column)
+    return sql.SQL("NULL::boolean") if kind == "boolean" else sql.SQL("NULL::numeric")
 
 
 def _where(source: LayerSource) -> tuple[sql.Composable, list[Any]]:
@@ -237,7 +238,7 @@ def _where(source: LayerSource) -> tuple[sql.Composable, list[Any]]:
         parts.append(sql.SQL("ST_Intersects({}, {})").format(geom, envelope))
         params += params_env
     if source.filter is not None:
-        clause, filter_params = _filters().filter_sql(
+        clause, filter_params = filters.filter_sql(
             source.filter,
             column=lambda name, kind: _field_column(source, name, kind),
             geometry=geom,
@@ -379,12 +380,17 @@ def _read_file_all(source: LayerSource, *, skip: int = 0, max_features: int | No
         srid=source.srid,
         fields=[{"name": f["name"], "type": f.get("type", "string")} for f in source.fields],
     )
+    if polygon is not None and count:
+        # A spatial index (GeoPackage R-tree) hands features over in its own order.
+        order = np.argsort(np.asarray(ids), kind="stable")
+        features = features.take(order)
+        props = features.properties
     keep = np.ones(count, dtype=bool)
     if polygon is not None and count:
         keep &= np.asarray(shapely.intersects(features.geometries, polygon), dtype=bool)
     if source.filter is not None and count:
         keep &= np.asarray(
-            _filters().filter_mask(source.filter, props, features.geometries, srid=source.srid), dtype=bool
+            filters.filter_mask(source.filter, props, features.geometries, srid=source.srid), dtype=bool
         )
     if not keep.all():
         features = features.take(np.flatnonzero(keep))
