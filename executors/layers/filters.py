@@ -59,7 +59,7 @@ for the property as that kind:
 - number (``kind="number"``): exact decimal comparison (``numeric``). In Python, ints,
   floats (as their shortest decimal repr; NaN equals NaN and sorts above every number) and
   Decimals compare as numbers; a string compares as a number when it is a plain decimal
-  number (``^\\s*[+-]?(digits[.digits]|.digits)([eE][+-]?digits)?\\s*$``, ASCII digits), else
+  number (optional ASCII whitespace, sign, ``digits[.digits]`` or ``.digits``, exponent), else
   the comparison is unknown; booleans and other values are unknown. A caller whose column
   is text (JSON properties) should cast only such strings (e.g. ``CASE WHEN v ~ <that
   pattern> THEN v::numeric END``) so the database agrees and never fails on a cast.
@@ -76,9 +76,12 @@ for the property as that kind:
 
 ``filter_sql`` emits for S_INTERSECTS ``geom && ST_Transform(ST_MakeEnvelope(...), srid)
 AND ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(...), srid))`` (two boxes across the
-antimeridian); latitudes are clamped to Web Mercator's ±85.0511° when the layer is in Web
-Mercator. ``filter_match`` builds the same transformed rectangle with pyproj and uses
-shapely. A feature without geometry is unknown.
+antimeridian; the four corners are transformed, as ST_Transform does, so the box's edges are
+straight lines in the layer's CRS). ``filter_match`` builds the same transformed rectangle
+with pyproj and uses shapely. A feature without geometry is unknown. A box the layer's CRS
+cannot represent (PROJ gives infinities) is a FilterError from ``filter_sql`` too, found with
+pyproj before any SQL runs; PROJ keeps the poles finite in Web Mercator, so a whole-world box
+works there.
 """
 
 from __future__ import annotations
@@ -124,8 +127,6 @@ _INSTANT = re.compile(
     r"(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)?"
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_MERCATOR_MAX_LAT = 85.0511287798066
-_WEB_MERCATOR = frozenset({3857, 900913, 102100, 102113, 3785})
 _FUNCTION_HINTS = {
     "CASEI": "CASEI (case-insensitive comparison) is not supported",
     "ACCENTI": "ACCENTI (accent-insensitive comparison) is not supported",
@@ -288,20 +289,18 @@ class _Parser:
             raise _error(f"the filter nests deeper than {MAX_DEPTH} levels", tok.pos)
 
     def or_expr(self) -> Any:
-        start = self.peek().pos
-        args = [self.and_expr()]
-        while self.peek().keyword("OR"):
-            self.take()
-            args.append(self.and_expr())
-        return args[0] if len(args) == 1 else self.node({"op": "or", "args": args}, start)
+        return self.joined("OR", self.and_expr)
 
     def and_expr(self) -> Any:
+        return self.joined("AND", self.not_expr)
+
+    def joined(self, word: str, operand: Callable[[], Any]) -> Any:
         start = self.peek().pos
-        args = [self.not_expr()]
-        while self.peek().keyword("AND"):
+        args = [operand()]
+        while self.peek().keyword(word):
             self.take()
-            args.append(self.not_expr())
-        return args[0] if len(args) == 1 else self.node({"op": "and", "args": args}, start)
+            args.append(operand())
+        return args[0] if len(args) == 1 else self.node({"op": word.lower(), "args": args}, start)
 
     def not_expr(self) -> Any:
         tok = self.peek()
@@ -475,7 +474,7 @@ class _Parser:
         if pat.kind != "str":
             raise self.fail(f"LIKE takes a quoted pattern, found {pat.describe()}", pat)
         self.take()
-        if _like_regex(pat.value) is None:
+        if _like_tokens(pat.value) is None:
             raise _error("a LIKE pattern must not end with the escape character '\\'", pat.pos)
         return self.node({"op": "like", "args": [left, pat.value]}, tok.pos)
 
@@ -660,7 +659,7 @@ def _check(node: Any, depth: int, counter: list[int]) -> Any:
         if not isinstance(args[1], str):
             raise FilterError("'like' takes a string pattern", None)
         _check_literal(args[1])
-        if _like_regex(args[1]) is None:
+        if _like_tokens(args[1]) is None:
             raise FilterError("a LIKE pattern must not end with the escape character '\\'", None)
         return {"op": op, "args": [prop, args[1]]}
     if op == "in":
@@ -902,19 +901,47 @@ _OPS: dict[str, Callable[[int], bool]] = {
 }
 
 
-def _like_regex(pattern: str) -> re.Pattern[str] | None:
-    out, i = [], 0
+_ANY, _ONE = object(), object()  # LIKE's % and _
+
+
+def _like_tokens(pattern: str) -> list[Any] | None:
+    """A LIKE pattern as characters, _ANY and _ONE; None when it ends with the escape '\\'."""
+    out: list[Any] = []
+    i = 0
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
             if i + 1 == len(pattern):
                 return None
-            out.append(re.escape(pattern[i + 1]))
+            out.append(pattern[i + 1])
             i += 2
             continue
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+        out.append(_ANY if c == "%" else _ONE if c == "_" else c)
         i += 1
-    return re.compile("".join(out), re.DOTALL)
+    return out
+
+
+def _like(value: str, tokens: Sequence[Any]) -> bool:
+    """Wildcard matching in O(len(value) * len(tokens)): no regex, so no catastrophic backtracking."""
+    i = j = 0
+    star, mark = -1, 0
+    n, m = len(value), len(tokens)
+    while i < n:
+        if j < m and (tokens[j] is _ONE or tokens[j] == value[i]):
+            i += 1
+            j += 1
+        elif j < m and tokens[j] is _ANY:
+            star, mark = j, i
+            j += 1
+        elif star >= 0:
+            j = star + 1
+            mark += 1
+            i = mark
+        else:
+            return False
+    while j < m and tokens[j] is _ANY:
+        j += 1
+    return j == m
 
 
 # --------------------------------------------------------------------------- plans
@@ -1027,12 +1054,12 @@ class _Like(_Predicate):
     def __init__(self, name: str, pattern: str) -> None:
         super().__init__(name, "text")
         self.pattern = pattern
-        regex = _like_regex(pattern)
-        assert regex is not None
-        self.regex = regex
+        tokens = _like_tokens(pattern)
+        assert tokens is not None
+        self.tokens = tokens
 
     def test(self, value: Any) -> int:
-        return T if self.regex.fullmatch(value) else F
+        return T if _like(value, self.tokens) else F
 
     def sql(self, column: Column, geometry: sql.Composable, srid: int, params: list[Any]) -> sql.Composable:
         params.append(self.pattern)
@@ -1131,22 +1158,13 @@ def _bbox_plan(box: Mapping[str, Any]) -> tuple[tuple[tuple[float, float, float,
     return ((float(west), float(south), float(east), float(north)),), srid
 
 
-def _rectangles_for(
-    boxes: tuple[tuple[float, float, float, float], ...], box_srid: int, srid: int
-) -> tuple[tuple[float, float, float, float], ...]:
-    if srid in _WEB_MERCATOR and box_srid == 4326:
-        lim = _MERCATOR_MAX_LAT
-        return tuple((w, max(-lim, min(lim, s)), e, max(-lim, min(lim, n))) for w, s, e, n in boxes)
-    return boxes
-
-
 @lru_cache(maxsize=256)
 def _polygons(
     boxes: tuple[tuple[float, float, float, float], ...], box_srid: int, srid: int
 ) -> tuple[shapely.Geometry, ...]:
     """The rectangles as ST_Transform(ST_MakeEnvelope(...)) makes them: corners transformed."""
     out = []
-    for w, s, e, n in _rectangles_for(boxes, box_srid, srid):
+    for w, s, e, n in boxes:
         ring = np.array([(w, s), (w, n), (e, n), (e, s), (w, s)], dtype=float)
         if box_srid != srid:
             from executors.spatialref import transformer
@@ -1176,8 +1194,9 @@ class _Intersects(_Node):
         return np.where(shapely.is_missing(geoms), U, np.where(hit, T, F)).astype(np.int8)
 
     def sql(self, column: Column, geometry: sql.Composable, srid: int, params: list[Any]) -> sql.Composable:
+        _polygons(self.boxes, self.box_srid, srid)  # a FilterError now, not a database error later
         parts = []
-        for w, s, e, n in _rectangles_for(self.boxes, self.box_srid, srid):
+        for w, s, e, n in self.boxes:
             env = sql.SQL(
                 "ST_Transform(ST_MakeEnvelope(%s::float8, %s::float8, %s::float8, %s::float8, %s::integer), %s::integer)"
             )
