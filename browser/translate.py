@@ -496,6 +496,10 @@ def _geometry_types(value: Any) -> list[str]:
 def value_summary(p: ParamSpec | None, value: Any) -> str:
     """A short text of an input or output value for a table cell."""
     t = p.type if p else None
+    if isinstance(value, dict) and isinstance(value.get("source"), dict) and "count" in value:
+        source = value["source"]
+        noun = "feature" if value["count"] == 1 else "features"
+        return f"layer {source.get('layer')!r} ({source.get('label')}): {value['count']} {noun} selected"
     if t in _FEATURES or (isinstance(value, dict) and "srid" in value and "type" in value):
         count = _feature_count(value)
         kinds = ", ".join(_geometry_types(value)) or "no geometry"

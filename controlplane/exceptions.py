@@ -220,6 +220,15 @@ class NoTierAvailable(HonuaError):
     title = "No execution tier can serve this request"
 
 
+class DataNotInDatabase(NoTierAvailable):
+    """The process needs its data in this database (the postgis tier) and an input is not:
+    a file layer or inline data. The client's choice of data, so a 400, not a 503."""
+
+    code = "data-not-in-database"
+    status = 400
+    title = "The input data is not in this database"
+
+
 class ExecutionFailed(HonuaError):
     code = "execution-failed"
     status = 500

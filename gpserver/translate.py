@@ -28,6 +28,7 @@ from controlplane.contracts import (
     GPServiceSpec,
     LayerInfo,
     MessageType,
+    OutputRequest,
     ParamSpec,
     ParamType,
     Principal,
@@ -38,6 +39,7 @@ from controlplane.contracts import (
 from controlplane.services import esrijson
 from controlplane.services.esrijson import epoch_ms_to_iso
 from controlplane.services.jsonbounds import json_bounds_check
+from controlplane.services.layerrefs import collection_in_url
 from controlplane.services.outbound import outbound_url_precheck
 from controlplane.services.references import ESRI_FEATURE_SERVICE
 from gpserver import geometry as geo
@@ -513,6 +515,7 @@ def execute_request(
     mode: ExecutionMode,
     request_bytes: int = 0,
     trace_header: str | None = None,
+    layers_root: str | None = None,
 ) -> ExecutionRequest:
     """The form fields of ``execute`` (sync) or ``submitJob`` (async) -> the internal request.
 
@@ -525,7 +528,7 @@ def execute_request(
         for p in spec.inputs:
             value = input_value(p, _lookup(params, p.name))
             if value is not None:
-                inputs[p.name] = value
+                inputs[p.name] = _own_layers(value, layers_root)
     context = _structured(_lookup(params, "context") or "", "context") or {}
     if not isinstance(context, dict):
         raise errors.InvalidParameterValue("context must be a JSON object {outSR, processSR, extent}")
@@ -542,6 +545,7 @@ def execute_request(
         principal=principal,
         surface=Surface.GPSERVER,
         mode=mode,
+        outputs=_hosted_outputs(spec, _lookup(params, "esri_out_feature_service_name")),
         # An OGC client reading this job's results gets a JSON document of every output.
         response="document",
         out_srid=_env_srid(params, context, "outSR"),
@@ -551,6 +555,62 @@ def execute_request(
         trace_parent=traceparent_normalize(trace_header),
         request_bytes=request_bytes,
     )
+
+
+def _own_layers(value: Any, root: str | None) -> Any:
+    """A feature service URL that is one of this server's layers -> a layer reference whose
+    filter is the where clause (other URLs are read as Esri feature services)."""
+    if isinstance(value, list):
+        return [_own_layers(v, root) for v in value]
+    if not (isinstance(value, dict) and value.get("kind") == ESRI_FEATURE_SERVICE):
+        return value
+    cid = collection_in_url(str(value["href"]), root)
+    if cid is None:
+        return value
+    ref: dict[str, Any] = {"layer": cid}
+    if value.get("filter"):
+        ref["filter"] = value["filter"]
+        ref["filter_lang"] = "sql-where"
+    return ref
+
+
+def _hosted_outputs(spec: ProcessSpec, name: Any) -> dict[str, OutputRequest]:
+    """``esri_out_feature_service_name`` (ArcGIS clients' "create a hosted layer of the
+    output"): the first feature output is published as that layer, others as
+    ``<name>_<output>``."""
+    if name in (None, ""):
+        return {}
+    if not isinstance(name, str):
+        raise errors.InvalidParameterValue("esri_out_feature_service_name must be a name")
+    text = name.strip()
+    if text.startswith("{"):
+        # The Python client may send {"serviceProperties": {"name": ...}, "itemProperties": ...}.
+        doc = _json_text(text, "esri_out_feature_service_name")
+        text = str(((doc or {}).get("serviceProperties") or {}).get("name") or "") if isinstance(doc, dict) else ""
+    if not text:
+        raise errors.InvalidParameterValue("esri_out_feature_service_name must be a name")
+    features = [o for o in spec.outputs if o.type is ParamType.FEATURE_COLLECTION]
+    if not features:
+        raise errors.InvalidParameterValue(f"task {spec.id!r} has no feature output to publish as a layer")
+    return {
+        o.name: OutputRequest(
+            register_as={"collection_id": text if i == 0 else f"{text}_{o.name}", "title": text, "ttl_seconds": None}
+        )
+        for i, o in enumerate(features)
+    }
+
+
+def layer_messages(result: ExecutionResult, layers_root: str) -> list[dict[str, str]]:
+    """Informative messages naming the layers a succeeded run published, with their URLs."""
+    if result.status is not RunStatus.SUCCEEDED or result.dismissed:
+        return []
+    out = []
+    for name, req in (result.request.get("outputs") or {}).items():
+        reg = req.get("register_as") if isinstance(req, dict) else None
+        if isinstance(reg, dict):
+            url = f"{layers_root}collections/{reg['collection_id']}"
+            out.append({"type": MESSAGE_TYPES[MessageType.INFO], "description": f"Output {name} layer: {url}"})
+    return out
 
 
 def trace_headers(result: ExecutionResult) -> dict[str, str]:
@@ -1052,7 +1112,7 @@ def task_of(result: ExecutionResult, service: GPServiceSpec, task: str | None, j
 
 
 def job_document(
-    result: ExecutionResult, spec: ProcessSpec, *, return_messages: bool = True
+    result: ExecutionResult, spec: ProcessSpec, *, return_messages: bool = True, layers_root: str | None = None
 ) -> dict[str, Any]:
     """The job resource: status, results (once succeeded) and inputs as paramUrls, messages,
     progress."""
@@ -1062,7 +1122,7 @@ def job_document(
         doc["results"] = {gp: {"paramUrl": f"results/{gp}"} for gp in output_names(spec).values()}
     doc["inputs"] = {p.name: {"paramUrl": f"inputs/{p.name}"} for p in spec.inputs}
     if return_messages:
-        doc["messages"] = messages(result)
+        doc["messages"] = messages(result) + (layer_messages(result, layers_root) if layers_root else [])
     last = result.messages[-1].text if result.messages else ""
     doc["progress"] = {"type": "default", "message": last, "percent": max(0, min(100, int(result.progress)))}
     return doc
@@ -1137,6 +1197,7 @@ def execute_response(
     *,
     job_url: str,
     file_url: FileUrl | None = None,
+    layers_root: str | None = None,
 ) -> dict[str, Any]:
     """A GP result (``results`` and ``messages``) of a finished synchronous run.
 
@@ -1155,7 +1216,8 @@ def execute_response(
         )
     if result.status is not RunStatus.SUCCEEDED or result.dismissed:
         raise error_from_run(result)
-    return {"results": _results_list(spec, values, opts, file_url), "messages": messages(result)}
+    extra = layer_messages(result, layers_root) if layers_root else []
+    return {"results": _results_list(spec, values, opts, file_url), "messages": messages(result) + extra}
 
 
 def _param(params: Sequence[ParamSpec], name: str, kind: str) -> ParamSpec:
@@ -1226,6 +1288,11 @@ def input_document(
 ) -> dict[str, Any]:
     """``jobs/<id>/inputs/<param>``: one input as the job received it (defaults applied)."""
     p, value = input_value_of(spec, inputs, name)
+    if isinstance(value, dict) and isinstance(value.get("ref"), dict) and "source" in value:
+        # A catalog layer: shown as the reference the job was given, not its data.
+        ref = value["ref"]
+        doc = {"layer": ref.get("layer")} | ({"filter": ref["filter"]} if ref.get("filter") else {})
+        return {"paramName": p.name, "dataType": data_type(p), "value": doc}
     return {"paramName": p.name, "dataType": data_type(p), "value": esri_value(p, value, opts)}
 
 

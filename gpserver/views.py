@@ -131,6 +131,10 @@ class GPView(APIView):
             f"{reverse('gpserver:services')}/{name}/GPServer"
         )
 
+    def layers_root(self) -> str:
+        """The root of this server's OGC API, whose ``collections/{id}`` are its layers."""
+        return self.request.build_absolute_uri(reverse("ogcprocesses:landing"))
+
     def service_url(self) -> str:
         return self.request.build_absolute_uri(self.service_path())
 
@@ -280,7 +284,7 @@ class TaskExecuteView(GPView):
         params = self.params
         submission = translate.execute_request(
             spec, gp, params, principal=principal, mode=ExecutionMode.SYNC, request_bytes=request_bytes(params),
-            trace_header=request.headers.get("traceparent"),
+            trace_header=request.headers.get("traceparent"), layers_root=self.layers_root(),
         )
         result = run_submit(submission)
         trace = translate.trace_headers(result)
@@ -291,6 +295,7 @@ class TaskExecuteView(GPView):
             translate.execute_response(
                 result, values, spec, translate.render_options(result, gp),
                 job_url=self.job_url(result, spec), file_url=self.file_url(result, spec),
+                layers_root=self.layers_root(),
             ),
             headers=trace,
         )
@@ -309,7 +314,7 @@ class TaskSubmitJobView(GPView):
         params = self.params
         submission = translate.execute_request(
             spec, gp, params, principal=self.principal, mode=ExecutionMode.ASYNC, request_bytes=request_bytes(params),
-            trace_header=request.headers.get("traceparent"),
+            trace_header=request.headers.get("traceparent"), layers_root=self.layers_root(),
         )
         result = run_submit(submission)
         return Response(translate.submit_document(result), headers=translate.trace_headers(result))
@@ -327,7 +332,11 @@ class JobView(GPView):
     def get(self, request: Request, service: str, job_id: str, folder: str = "", task: str | None = None) -> HttpResponseBase:
         _, _, result, spec = self.job(job_id, task)
         return_messages = translate.parse_bool(self.params.get("returnMessages"), "returnMessages")
-        return Response(translate.job_document(result, spec, return_messages=return_messages is not False))
+        return Response(
+            translate.job_document(
+                result, spec, return_messages=return_messages is not False, layers_root=self.layers_root()
+            )
+        )
 
 
 class ParameterFormatsMixin:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
@@ -36,6 +36,7 @@ from controlplane.contracts import (
     Surface,
 )
 from controlplane.selectors import RunFilter, RunPage
+from controlplane.services.layerrefs import collection_in_url
 from controlplane.services.outbound import outbound_url_precheck
 from honua.tracecontext import traceparent_normalize
 
@@ -73,6 +74,31 @@ GEOMETRY_SCHEMA = (
 FEATURE_COLLECTION_SCHEMA = (
     "https://schemas.opengis.net/ogcapi/features/part1/1.0/openapi/schemas/featureCollectionGeoJSON.yaml"
 )
+
+# A feature input may name a collection of this server (a catalog layer) instead of its value.
+LAYER_REFERENCE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "layerReference",
+    "description": "A collection of this server (OGC API - Features), optionally narrowed by a bbox "
+    "and a CQL2 text filter.",
+    "required": ["layerReference"],
+    "properties": {
+        "layerReference": {
+            "type": "object",
+            "required": ["collectionId"],
+            "properties": {
+                "collectionId": {"type": "string"},
+                "bbox": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}},
+                "bbox-crs": {"type": "string", "format": "uri"},
+                "filter": {"type": "string"},
+                "filter-lang": {"type": "string", "enum": ["cql2-text"]},
+            },
+        }
+    },
+}
+# The link from a job to the layer its output was published as (OGC API - Common's
+# relation of a collection to its items is not it; this names "the collection").
+REL_COLLECTION = REL + "collection"
 
 LIMIT_DEFAULT = 10
 LIMIT_MAX = 10000
@@ -222,9 +248,19 @@ def _item_schema(p: ParamSpec) -> dict[str, Any]:
             },
         }
     if t is ParamType.GEOMETRY:
-        return {"allOf": [{"format": "geojson-geometry"}, {"$ref": GEOMETRY_SCHEMA}]}
+        return {
+            "oneOf": [
+                {"allOf": [{"format": "geojson-geometry"}, {"$ref": GEOMETRY_SCHEMA}]},
+                LAYER_REFERENCE_SCHEMA,
+            ]
+        }
     if t is ParamType.FEATURE_COLLECTION:
-        return {"allOf": [{"format": "geojson-feature-collection"}, {"$ref": FEATURE_COLLECTION_SCHEMA}]}
+        return {
+            "oneOf": [
+                {"allOf": [{"format": "geojson-feature-collection"}, {"$ref": FEATURE_COLLECTION_SCHEMA}]},
+                LAYER_REFERENCE_SCHEMA,
+            ]
+        }
     if t is ParamType.BBOX:
         return {"allOf": [{"format": "ogc-bbox"}, {"$ref": BBOX_SCHEMA}]}
     if t is ParamType.SPATIAL_REFERENCE:
@@ -487,9 +523,76 @@ def _linear_unit(p: ParamSpec, value: Any) -> Any:
     return value
 
 
-def input_value(p: ParamSpec, value: Any) -> Any:
-    """One wire value of input ``p`` (inline, qualified, bbox, GeoJSON or link) -> internal."""
+_LAYER_REF_KEYS = frozenset({"collectionId", "bbox", "bbox-crs", "filter", "filter-lang"})
+
+
+def _layer_reference(p: ParamSpec, ref: Any) -> dict[str, Any]:
+    """``{"layerReference": {"collectionId", "bbox", "bbox-crs", "filter", "filter-lang"}}``
+    -> the internal layer reference (contracts)."""
+    where = f"input {p.name!r}"
+    if p.type not in (ParamType.FEATURE_COLLECTION, ParamType.GEOMETRY):
+        raise errors.InvalidParameterValue(f"{where} ({p.type.value}) cannot be a layer reference")
+    if not isinstance(ref, dict) or not isinstance(ref.get("collectionId"), str):
+        raise errors.InvalidParameterValue(f"{where}: layerReference needs a collectionId (text)")
+    unknown = sorted(set(ref) - _LAYER_REF_KEYS)
+    if unknown:
+        raise errors.InvalidParameterValue(
+            f"{where}: unknown layerReference member {unknown[0]!r}; members are "
+            + ", ".join(sorted(_LAYER_REF_KEYS))
+        )
+    out: dict[str, Any] = {"layer": ref["collectionId"]}
+    bbox = ref.get("bbox")
+    if bbox is not None:
+        if not (isinstance(bbox, list) and len(bbox) in (4, 6) and all(
+            isinstance(c, int | float) and not isinstance(c, bool) for c in bbox
+        )):
+            raise errors.InvalidParameterValue(f"{where}: layerReference bbox must be 4 or 6 numbers")
+        out["bbox"] = bbox
+        out["bbox_srid"] = crs_srid(ref.get("bbox-crs") or CRS84, f"{where}: bbox-crs")
+    flt = ref.get("filter")
+    if flt is not None:
+        if not isinstance(flt, str):
+            raise errors.InvalidParameterValue(f"{where}: layerReference filter must be CQL2 text")
+        lang = ref.get("filter-lang") or "cql2-text"
+        if lang != "cql2-text":
+            raise errors.InvalidParameterValue(f"{where}: filter-lang {lang!r} is not supported; use cql2-text")
+        out["filter"] = flt
+        out["filter_lang"] = "cql2-text"
+    return out
+
+
+def _own_layer_href(p: ParamSpec, href: str, root: str | None) -> dict[str, Any] | None:
+    cid = collection_in_url(href, root)
+    if cid is None:
+        return None
+    ref: dict[str, Any] = {"collectionId": cid}
+    query = dict(parse_qsl(urlsplit(href).query))
+    if query.get("bbox"):
+        try:
+            ref["bbox"] = [float(v) for v in query["bbox"].split(",")]
+        except ValueError:
+            raise errors.InvalidParameterValue(f"input {p.name!r}: the href's bbox must be numbers") from None
+        if query.get("bbox-crs"):
+            ref["bbox-crs"] = query["bbox-crs"]
+    if query.get("filter"):
+        ref["filter"] = query["filter"]
+        if query.get("filter-lang"):
+            ref["filter-lang"] = query["filter-lang"]
+    return _layer_reference(p, ref)
+
+
+def input_value(p: ParamSpec, value: Any, own_root: str | None = None) -> Any:
+    """One wire value of input ``p`` (inline, qualified, bbox, GeoJSON, layer reference or
+    link) -> internal. ``own_root``: this API's root URL, whose collections are layers."""
+    if isinstance(value, dict) and "layerReference" in value:
+        if set(value) != {"layerReference"}:
+            raise errors.InvalidParameterValue(f"input {p.name!r}: layerReference stands alone")
+        return _layer_reference(p, value["layerReference"])
     if isinstance(value, dict) and "href" in value and "value" not in value:
+        if isinstance(value["href"], str) and p.type in (ParamType.FEATURE_COLLECTION, ParamType.GEOMETRY):
+            layer = _own_layer_href(p, value["href"], own_root)
+            if layer is not None:
+                return layer
         return _reference(p, value)
     t = p.type
     outer = value if _qualified(value) else None
@@ -524,15 +627,17 @@ def own_upload(value: Any, uploads_href: str | None) -> dict[str, str] | None:
     return {"upload": item} if item and "/" not in item else None
 
 
-def _input(p: ParamSpec, value: Any, uploads_href: str | None) -> Any:
+def _input(p: ParamSpec, value: Any, uploads_href: str | None, own_root: str | None) -> Any:
     if p.type in _BY_REFERENCE:
         upload = own_upload(value, uploads_href)
         if upload is not None:
             return upload
-    return input_value(p, value)
+    return input_value(p, value, own_root)
 
 
-def _inputs(spec: ProcessSpec, wire: Any, uploads_href: str | None = None) -> dict[str, Any]:
+def _inputs(
+    spec: ProcessSpec, wire: Any, uploads_href: str | None = None, own_root: str | None = None
+) -> dict[str, Any]:
     if wire is None:
         return {}
     if not isinstance(wire, dict):
@@ -547,13 +652,13 @@ def _inputs(spec: ProcessSpec, wire: Any, uploads_href: str | None = None) -> di
             )
         if p.multi:
             items = value if isinstance(value, list) else [value]
-            out[name] = [_input(p, v, uploads_href) for v in items]
+            out[name] = [_input(p, v, uploads_href, own_root) for v in items]
         elif isinstance(value, list) and p.type is not ParamType.OBJECT:
             if len(value) != 1:
                 raise errors.InvalidParameterValue(f"input {name!r} takes one value, got {len(value)}")
-            out[name] = _input(p, value[0], uploads_href)
+            out[name] = _input(p, value[0], uploads_href, own_root)
         else:
-            out[name] = _input(p, value, uploads_href)
+            out[name] = _input(p, value, uploads_href, own_root)
     return out
 
 
@@ -582,8 +687,31 @@ def _outputs(spec: ProcessSpec, wire: Any) -> dict[str, OutputRequest]:
                 f"output {name!r}: media type {media!r} is not offered; use one of "
                 + ", ".join(output_media_types(p))
             )
-        out[name] = OutputRequest(transmission=mode, media_type=media)
+        out[name] = OutputRequest(
+            transmission=mode, media_type=media, register_as=_register_as(name, options.get("registerAs"))
+        )
     return out
+
+
+def _register_as(name: str, wire: Any) -> dict[str, Any] | None:
+    """``registerAs: {"collectionId", "title", "ttl"}`` of an output (the control plane checks
+    the id, the rights and the output's type)."""
+    if wire is None:
+        return None
+    where = f"output {name!r}: registerAs"
+    if not isinstance(wire, dict) or not isinstance(wire.get("collectionId"), str):
+        raise errors.InvalidParameterValue(f"{where} must be {{collectionId, title, ttl}} with a collectionId")
+    unknown = sorted(set(wire) - {"collectionId", "title", "ttl"})
+    if unknown:
+        raise errors.InvalidParameterValue(f"{where}: unknown member {unknown[0]!r}")
+    ttl = wire.get("ttl")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl <= 0 or ttl != int(ttl)):
+        raise errors.InvalidParameterValue(f"{where}: ttl must be a positive whole number of seconds")
+    return {
+        "collection_id": wire["collectionId"],
+        "title": wire.get("title") if wire.get("title") is not None else wire["collectionId"],
+        "ttl_seconds": int(ttl) if ttl is not None else None,
+    }
 
 
 def _subscriber(wire: Any) -> Subscriber | None:
@@ -639,7 +767,7 @@ def execute_request(
     mode, prefer_async = preferred_mode(prefer)
     request = ExecutionRequest(
         process_id=spec.id,
-        inputs=_inputs(spec, body.get("inputs"), urls.href("uploads/") if urls else None),
+        inputs=_inputs(spec, body.get("inputs"), urls.href("uploads/") if urls else None, urls.root if urls else None),
         principal=principal,
         surface=Surface.OGC,
         mode=mode,
@@ -702,8 +830,29 @@ def status_info(result: ExecutionResult, urls: Urls) -> dict[str, Any]:
     ]
     if status == "successful":
         links.append(link(urls.results(result.run_id), REL_RESULTS, results_media_type(result), "job results"))
+        links += layer_links(result, urls)
     doc["links"] = links
     return doc
+
+
+def published_layers(result: ExecutionResult) -> list[tuple[str, str]]:
+    """(output, collection id) of the outputs a succeeded run published as layers (a run
+    that could not publish one failed)."""
+    if result.status is not RunStatus.SUCCEEDED or result.dismissed:
+        return []
+    outputs = result.request.get("outputs") or {}
+    return [
+        (name, str(req["register_as"]["collection_id"]))
+        for name, req in outputs.items()
+        if isinstance(req, dict) and isinstance(req.get("register_as"), dict)
+    ]
+
+
+def layer_links(result: ExecutionResult, urls: Urls) -> list[dict[str, str]]:
+    return [
+        link(urls.href(f"collections/{cid}"), REL_COLLECTION, JSON, f"output {name} as a collection")
+        for name, cid in published_layers(result)
+    ]
 
 
 def job_filters(query: Mapping[str, str]) -> tuple[RunFilter, int, int]:
@@ -1024,7 +1173,16 @@ _ERRORS = {cls.code: cls for cls in _all_errors(errors.HonuaError)}
 def results_response(
     result: ExecutionResult, values: Mapping[str, Any], urls: Urls, artifact_href: ArtifactHref
 ) -> Wire:
-    """The results of a finished run as the client asked (CHECKLIST §6.3 table)."""
+    """The results of a finished run as the client asked (CHECKLIST §6.3 table); outputs
+    published as layers are linked from the Link header (the results document has no links)."""
+    wire = _results_response(result, values, urls, artifact_href)
+    wire.links.extend(layer_links(result, urls))
+    return wire
+
+
+def _results_response(
+    result: ExecutionResult, values: Mapping[str, Any], urls: Urls, artifact_href: ArtifactHref
+) -> Wire:
     if not result.is_finished:
         raise errors.ResultNotReady(f"job {result.run_id} is {ogc_status(result)}; results are not ready")
     if result.status is not RunStatus.SUCCEEDED or result.dismissed:

@@ -6,6 +6,9 @@ Workloads (OGC API - Processes surface):
   sync_buffer_10k_c1         the same with 10,000 points, concurrency 1
   async_jobs_200             200 jobs (Prefer: respond-async) at concurrency 8, polled to the end
   job_list                   GET /jobs?limit=10 with >= 10,000 runs in the ledger
+  layer_dbscan_100k_*        DBSCAN over a 100,000-point hosted layer (layerReference): postgis
+                             tier vs the same layer in a tenant that pins the in-process tier
+  layer_buffer_100k_postgis  a layer-referenced buffer of the 100,000 points (postgis tier)
 
 It uses its own database (``honua_bench`` on the local cluster, or BENCH_DATABASE_URL) and
 port (BENCH_PORT, default 8099), so the benchmark neither reads nor pollutes your data.
@@ -104,6 +107,107 @@ print(ProcessRun.objects.filter(tenant=tenant).count())
 """
     out = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     return int(out.stdout.strip().splitlines()[-1])
+
+
+LAYER_POINTS = 100_000
+
+
+def seed_layers(env: dict[str, str]) -> dict[str, str]:
+    """Two tenants holding the same seeded 100,000-point hosted layer ``bench_points``:
+    ``bench-pg`` (catalog tier order: postgis first) and ``bench-inproc`` (dbscan pinned to the
+    in-process tier, as an operator's override). Returns tenant -> API key (new each run)."""
+    code = f"""
+import django, json, random
+django.setup()
+from django.contrib.auth import get_user_model
+from controlplane.models import Membership, Tenant, TenantPolicyOverride
+from controlplane.services.auth import api_key_create
+from controlplane.services.layers import layer_publish
+from controlplane.selectors import layers_for_principal
+from controlplane.contracts import Principal
+keys = {{}}
+user = get_user_model().objects.filter(username="bench").first() or get_user_model().objects.create_user("bench")
+for slug in ("bench-pg", "bench-inproc"):
+    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={{"name": slug}})
+    Membership.objects.get_or_create(user=user, tenant=tenant, defaults={{"role": "editor"}})
+    if slug == "bench-inproc":
+        TenantPolicyOverride.objects.update_or_create(
+            tenant=tenant, process_id="dbscan", defaults={{"tier_order": ["inprocess"]}})
+    me = Principal(tenant=slug, user_id=user.id, username="bench", roles=("editor",))
+    if not any(l.id == "bench_points" for l in layers_for_principal(principal=me)):
+        rnd = random.Random(11)
+        feats = []
+        for i in range({LAYER_POINTS}):
+            # Clustered: 200 centres with points within ~500 m, plus uniform noise.
+            if i % 10 == 0:
+                x, y = rnd.uniform(-122.6, -122.2), rnd.uniform(37.6, 37.9)
+            else:
+                c = (i // 10) % 200
+                cx, cy = -122.6 + (c % 20) * 0.02, 37.6 + (c // 20) * 0.03
+                x, y = cx + rnd.gauss(0, 0.002), cy + rnd.gauss(0, 0.002)
+            feats.append({{"type": "Feature", "geometry": {{"type": "Point", "coordinates": [x, y]}},
+                          "properties": {{"n": i}}}})
+        layer_publish(tenant_id=tenant.id, collection_id="bench_points", title="bench points",
+                      features={{"type": "FeatureCollection", "srid": 4326, "features": feats}})
+    keys[slug] = api_key_create(tenant_id=tenant.id, user_id=user.id, name="bench")[1]
+print(json.dumps(keys))
+"""
+    out = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def layer_runs(port: int, process: str, body: dict[str, Any], key: str, count: int) -> dict[str, Any]:
+    """``count`` sync OGC executes (one warm-up first): p50 and each wall time."""
+    path = f"/ogcapi/processes/{process}/execution"
+    payload = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "X-API-Key": key}
+    times: list[float] = []
+    for i in range(count + 1):
+        t0 = time.perf_counter()
+        status, _, data = request("POST", port, path, payload, headers)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if status not in (200, 204):
+            raise SystemExit(f"{process} over a layer answered {status}: {data[:300]!r}")
+        if i:
+            times.append(elapsed)
+    return {"runs": count, "p50_ms": round(statistics.median(times), 1), "all_ms": [round(t, 1) for t in times]}
+
+
+def layer_stages(port: int, env: dict[str, str], results: dict[str, Any], only: set[str]) -> None:
+    keys = seed_layers(env)
+    ref = {"layerReference": {"collectionId": "bench_points"}}
+    by_ref = {"result": {"transmissionMode": "reference"}}
+    if not only or "layerdbscan" in only:
+        body = {"inputs": {"features": ref, "eps": {"value": 300, "unit": "meter"}, "min_points": 5},
+                "outputs": by_ref, "response": "document"}
+        log("DBSCAN over a 100,000-point layer, postgis tier")
+        results["layer_dbscan_100k_postgis"] = layer_runs(port, "dbscan", body, keys["bench-pg"], 3)
+        log("DBSCAN over the same layer, in-process tier (tenant override)")
+        results["layer_dbscan_100k_inprocess"] = layer_runs(port, "dbscan", body, keys["bench-inproc"], 3)
+        results["layer_dbscan_inprocess_over_postgis_p50"] = round(
+            results["layer_dbscan_100k_inprocess"]["p50_ms"] / results["layer_dbscan_100k_postgis"]["p50_ms"], 3
+        )
+    if not only or "layerbuffer" in only:
+        body = {"inputs": {"features": ref, "distance": {"value": 50, "unit": "meter"}},
+                "outputs": by_ref, "response": "document"}
+        log("buffer of a 100,000-point layer, postgis tier")
+        results["layer_buffer_100k_postgis"] = layer_runs(port, "buffer", body, keys["bench-pg"], 3)
+    results["layer_tiers"] = tiers_used(env)
+
+
+def tiers_used(env: dict[str, str]) -> dict[str, Any]:
+    """Tier used by the bench tenants' runs, per tenant and process (from the ledger)."""
+    code = """
+import django, json
+django.setup()
+from django.db.models import Count
+from controlplane.models import ProcessRun
+rows = ProcessRun.objects.filter(tenant__slug__in=["bench-pg", "bench-inproc"]).values(
+    "tenant__slug", "process_id", "tier_used", "status").annotate(n=Count("id"))
+print(json.dumps([dict(r) for r in rows]))
+"""
+    out = subprocess.run([PY, "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 class Server:
@@ -423,7 +527,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=int(os.environ.get("BENCH_SECONDS", "10")))
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "8099")))
     parser.add_argument(
-        "--only", default="", help="comma-separated subset: sync1,gpserver,sync10k,async,joblist (default: all)"
+        "--only", default="", help="comma-separated subset: sync1,gpserver,sync10k,async,joblist,layerdbscan,layerbuffer "
+        "(default: all)"
     )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -468,6 +573,8 @@ def main() -> None:
         if want("joblist"):
             log("job list")
             results["job_list"] = job_list(args.port, args.seconds)
+        if want("layerdbscan") or want("layerbuffer"):
+            layer_stages(args.port, env, results, only & {"layerdbscan", "layerbuffer"})
         results["ledger_runs_after"] = seed_ledger(env, 0)
     finally:
         server.stop()

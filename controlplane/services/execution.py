@@ -32,6 +32,8 @@ from controlplane.contracts import (
     Tier,
 )
 from controlplane.exceptions import (
+    DataNotInDatabase,
+    HonuaError,
     InputLimitExceeded,
     ModeNotSupported,
     NoTierAvailable,
@@ -42,6 +44,13 @@ from controlplane.models import ProcessRun
 from controlplane.services import runs as run_services
 from controlplane.services.access import process_access_check
 from controlplane.services.artifacts import artifact_create, output_encode
+from controlplane.services.layerrefs import (
+    layer_inputs_load,
+    layer_inputs_resolve,
+    layer_outputs_publish,
+    layer_sources,
+    register_as_check,
+)
 from controlplane.services.leases import keeper, worker_identity
 from controlplane.services.policy import ResolvedProcess, process_resolve, tenant_policy_get
 from controlplane.services.quotas import (
@@ -150,38 +159,63 @@ def schedule_mode(*, resolved: ResolvedProcess, requested: ExecutionMode | None)
     return resolved.spec.default_mode
 
 
-def schedule_tiers(*, resolved: ResolvedProcess) -> tuple[list[str], list[dict[str, str]]]:
+def _locality(
+    *, resolved: ResolvedProcess, inputs: dict[str, Any], inline_policy: str
+) -> tuple[str | None, bool]:
+    """Why a tier working inside the database cannot serve these inputs (None: it can), and
+    whether the reason is a layer (its data lives elsewhere) rather than inline data."""
+    types = {p.name: p.type.value for p in resolved.spec.inputs}
+    sources = layer_sources(inputs, types)
+    for name, items in sources.items():
+        for source in items:
+            if source is not None and source.storage != "postgis":
+                return (
+                    f"input {name!r} is layer {source.layer!r}, {source.label}, not in this database",
+                    True,
+                )
+    inline = [name for name, items in sources.items() if any(s is None for s in items)]
+    if inline or not sources:
+        ships = inline_policy == "always" or (inline_policy == "pinned" and resolved.tiers_pinned)
+        if not ships:
+            what = f"input {inline[0]!r} is" if inline else "the inputs are"
+            return f"{what} inline, not in this database (data locality)", False
+    return None, False
+
+
+def schedule_tiers(
+    *, resolved: ResolvedProcess, inputs: dict[str, Any] | None = None
+) -> tuple[list[str], list[dict[str, str]]]:
     """The tier order for this request, minus tiers that cannot serve it, with reasons.
 
     Data locality: a tier that works inside the database (``needs_database``) serves a run
-    when its data is in this database. Inputs given inline are not, so such a tier is left
-    out unless the tenant's policy pins the order (an operator's explicit choice to ship the
-    inline data to the database), or HONUA_POSTGIS_INLINE=always.
+    when all its feature data is in this database: references to layers stored in PostGIS.
+    A file layer is never shipped there. Inputs given inline are not in the database either:
+    such a tier is left out unless the tenant's policy pins the order (an operator's explicit
+    choice to ship the inline data to the database, as a WKB array parameter), or
+    HONUA_POSTGIS_INLINE=always. The order itself is kept: a PostGIS layer does not move the
+    postgis tier ahead of the definition's order.
     """
     inline_policy = settings.HONUA.get("POSTGIS_INLINE", "pinned")
     keep: list[str] = []
     skipped: list[dict[str, str]] = []
     now = timezone.now().isoformat()
+    by_layer = False
     for tier in resolved.tier_order:
         executor = get_executor(tier.value)
         if executor is not None and executor.needs_database:
-            ships = inline_policy == "always" or (inline_policy == "pinned" and resolved.tiers_pinned)
-            if not ships:
-                skipped.append(
-                    {
-                        "tier": tier.value,
-                        "outcome": "skipped",
-                        "reason": "the inputs are inline, not in this database (data locality)",
-                        "at": now,
-                    }
-                )
+            reason, by_layer = _locality(resolved=resolved, inputs=inputs or {}, inline_policy=inline_policy)
+            if reason is not None:
+                skipped.append({"tier": tier.value, "outcome": "skipped", "reason": reason, "at": now})
                 continue
         keep.append(tier.value)
     if not keep:
-        raise NoTierAvailable(
-            f"no execution tier can run {resolved.spec.id!r} for this request: "
-            + "; ".join(f"{s['tier']}: {s['reason']}" for s in skipped)
+        message = f"no execution tier can run {resolved.spec.id!r} for this request: " + "; ".join(
+            f"{s['tier']}: {s['reason']}" for s in skipped
         )
+        hints = resolved.definition.spec.get("hints", {})
+        if by_layer or hints.get("requires_postgres"):
+            raise DataNotInDatabase(message)
+        raise NoTierAvailable(message)
     return keep, skipped
 
 
@@ -223,6 +257,7 @@ def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
         spec=resolved.spec, inputs=given, limits=resolved.limits, srid=request.process_srid or request.out_srid,
         tenant=request.principal.tenant,
     )
+    given = layer_inputs_resolve(principal=request.principal, spec=resolved.spec, inputs=given, limits=resolved.limits)
     inputs, stats = inputs_validate(resolved.spec, given)
     admission_check(resolved=resolved, stats=stats, request_bytes=request.request_bytes)
     mode = schedule_mode(resolved=resolved, requested=request.mode)
@@ -234,8 +269,9 @@ def _submit(request: ExecutionRequest, trace: TraceContext) -> ExecutionResult:
             f"unknown output {sorted(unknown_outputs)[0]!r}; outputs are: "
             + ", ".join(o.name for o in resolved.spec.outputs)
         )
+    register_as_check(principal=request.principal, spec=resolved.spec, outputs=request.outputs)
     defn = resolved.definition
-    tier_order, tiers_skipped = schedule_tiers(resolved=resolved)
+    tier_order, tiers_skipped = schedule_tiers(resolved=resolved, inputs=inputs)
     cost = estimate_cost(resolved=resolved, stats=stats)
     quota = quota_plan(
         tenant_id=tenant.pk,
@@ -515,6 +551,7 @@ def _execute_tiers(
                     inputs = file_inputs_load(
                         tenant_id=plan.tenant_id, process_id=plan.process_id, inputs=plan.inputs
                     )
+                    inputs = layer_inputs_load(inputs=inputs, in_database=executor.needs_database)
                     outputs = executor.execute(handler, inputs, ctx)
                 except (TierUnavailable, CapacityRejected) as exc:
                     reason = exc.message
@@ -542,10 +579,15 @@ def _execute_tiers(
                     )
                 inline, links = _store_outputs(plan, outputs)
                 cost = round(max(1.0, plan.feature_count / 1000.0) * (time.monotonic() - started + 0.001), 4)
-                done = run_services.run_complete(
-                    run_id=run_id, owner=owner, tier=tier, outputs=inline, output_links=links,
-                    cost_actual=cost,
-                )
+                try:
+                    done = _complete(plan, owner, tier, outputs, inline, links, cost)
+                except Exception as exc:  # a promised layer not published fails the run
+                    log.exception("publishing a result layer failed", extra={"process_id": plan.process_id})
+                    text = exc.message if isinstance(exc, HonuaError | ExecutorError) else f"{type(exc).__name__}: {exc}"
+                    return None, _failed(
+                        plan, owner, tier,
+                        _error_doc("layer-publish-failed", f"the result could not be published as a layer: {text}"),
+                    )
                 if done:
                     _notify(plan, "success")
                 return (outputs if done else None), done
@@ -659,10 +701,8 @@ def _resume(
         return _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
     inline, links = _store_outputs(plan, outputs)
     seconds = (timezone.now() - started_at).total_seconds() if started_at else 0.0
-    done = run_services.run_complete(
-        run_id=run_id, owner=owner, tier=tier, outputs=inline, output_links=links,
-        cost_actual=round(max(1.0, plan.feature_count / 1000.0) * (seconds + 0.001), 4),
-    )
+    cost = round(max(1.0, plan.feature_count / 1000.0) * (seconds + 0.001), 4)
+    done = _complete(plan, owner, tier, outputs, inline, links, cost)
     if done:
         _notify(plan, "success")
         cleanup = getattr(executor, "remote_cleanup", None)
@@ -677,6 +717,40 @@ def _remote_cleanup(cleanup: Any, external: dict[str, Any], run_id: str) -> None
         cleanup(external, run_id)
     except Exception:  # best effort: the buckets' lifecycle rule removes what is left
         log.warning("staged files of a finished job not removed", extra={"run_id": run_id}, exc_info=True)
+
+
+def _complete(
+    plan: RunPlan,
+    owner: str,
+    tier: str,
+    outputs: dict[str, Any],
+    inline: dict[str, Any],
+    links: dict[str, Any],
+    cost: float,
+) -> ProcessRun | None:
+    """Complete the run; outputs asked ``register_as`` are published as layers in the same
+    transaction, so a run succeeds with its layers or not at all."""
+    if not any((r or {}).get("register_as") for r in plan.output_requests.values()):
+        return run_services.run_complete(
+            run_id=plan.run_id, owner=owner, tier=tier, outputs=inline, output_links=links, cost_actual=cost
+        )
+    with transaction.atomic():
+        published = layer_outputs_publish(
+            tenant_id=plan.tenant_id, run_id=plan.run_id, outputs=outputs, output_requests=plan.output_requests,
+        )
+        run_services.run_report(
+            run_id=plan.run_id,
+            messages=[
+                ("info", f"Output {name!r} published as layer {cid!r} ({count} features).")
+                for name, cid, count in published
+            ],
+        )
+        done = run_services.run_complete(
+            run_id=plan.run_id, owner=owner, tier=tier, outputs=inline, output_links=links, cost_actual=cost
+        )
+        if done is None:  # ended elsewhere: no layer without its run
+            transaction.set_rollback(True)
+    return done
 
 
 # --- reading results ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from controlplane.exceptions import HonuaError, ModeNotSupported, NoSuchJob
 from controlplane.models import ProcessRun
 from controlplane.services.audit import audit_record
 from controlplane.services.execution import run_submit
+from controlplane.services.layerrefs import layer_refs_restore
 from controlplane.services.policy import process_resolve
 
 
@@ -28,7 +29,7 @@ def rerun_request(*, run: ProcessRun, principal: Principal) -> ExecutionRequest:
     stored = run.request or {}
     return ExecutionRequest(
         process_id=run.process_id,
-        inputs=run.inputs,
+        inputs=layer_refs_restore(run.inputs),
         principal=principal,
         surface=Surface(run.surface),
         mode=ExecutionMode.ASYNC,

@@ -143,6 +143,15 @@ def _feature_collection(spec: ParamSpec, value: Any, stats: InputStats) -> None:
     stats.features += len(features)
 
 
+def _layer_source(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("source"), dict)
+        and isinstance(value.get("count"), int)
+        and not isinstance(value.get("count"), bool)
+    )
+
+
 def _single(spec: ParamSpec, value: Any, stats: InputStats) -> Any:
     name, t = spec.name, spec.type
     bad = InvalidParameterValue(f"input {name!r} must be a {t.value.replace('_', ' ')}")
@@ -173,6 +182,10 @@ def _single(spec: ParamSpec, value: Any, stats: InputStats) -> Any:
                 f"input {name!r}: unknown unit {value.get('unit')!r}; use one of "
                 + ", ".join(LINEAR_UNITS)
             )
+    elif t in (ParamType.GEOMETRY, ParamType.FEATURE_COLLECTION) and _layer_source(value):
+        # A catalog layer, resolved by run_submit: counted as the features it selects.
+        stats.features += int(value["count"])
+        stats.vertices += int(value.get("vertices") or value["count"])
     elif t is ParamType.GEOMETRY:
         if not isinstance(value, dict):
             raise bad

@@ -20,6 +20,7 @@ import shapely
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from psycopg import errors as pg_errors
+from psycopg import sql
 
 from executors.base import (
     Cancelled,
@@ -32,6 +33,7 @@ from executors.base import (
     TierUnavailable,
 )
 from executors.geodata import Features, read_features, write_features
+from executors.layers.source import LayerSource, source_geometries_sql, source_read
 from executors.postgis.registry import (
     GEOMETRY_PER_INPUT,
     NEW_FEATURES,
@@ -123,6 +125,8 @@ class PostGISExecutor(Executor):
         value = inputs.get(fn.features_input)
         if value is None:
             raise InvalidInput(f"missing input '{fn.features_input}'")
+        if isinstance(value, dict) and isinstance(value.get("source"), dict):
+            return self._execute_layer(fn, handler, inputs, LayerSource.from_json(value["source"]), ctx)
         source = read_features(value, name=fn.features_input)
         if not np.isfinite(shapely.get_coordinates(source.geometries)).all():
             raise InvalidInput(f"{fn.features_input}: coordinates must be finite numbers")
@@ -149,6 +153,50 @@ class PostGISExecutor(Executor):
         if fn.output == NEW_FEATURES:
             return {"result": _new_features(fn, inputs, rows, out_srid)}
         dissolved = fn.dissolve_arg is not None and bool(args[fn.dissolve_arg])
+        return {"result": _result(fn, source, rows, out_srid, geometry_out, dissolved)}
+
+    def _execute_layer(
+        self, fn: SqlFunction, handler: str, inputs: dict[str, Any], layer: LayerSource, ctx: ExecutionContext
+    ) -> dict[str, Any]:
+        """The function over a layer of this database: its geometries go from the table into
+        the call inside one statement (never through Python); the features' attributes are
+        read afterwards, in one more query, only when the output carries them."""
+        if layer.storage != "postgis":
+            raise TierUnavailable(f"layer {layer.layer!r} ({layer.label}) is not in this database")
+        frame = frame_for(ctx.process_srid or layer.srid)
+        out_srid = ctx.out_srid or layer.srid
+        args = fn.build(inputs, frame)
+        dissolved = fn.dissolve_arg is not None and bool(args[fn.dissolve_arg])
+        if fn.output != GEOMETRY_PER_INPUT and out_srid == layer.srid:
+            geometry_out = "none"
+        elif out_srid != frame.srid:
+            geometry_out = "transform"
+        else:
+            geometry_out = "as_is"
+        inner, inner_params = source_geometries_sql(layer)
+        reproject = frame.srid != layer.srid
+        geoms = "ST_Transform(s.geom, %s::integer)" if reproject else "s.geom"
+        array = (
+            sql.SQL("ARRAY(SELECT ST_AsBinary(" + geoms + ") FROM (")
+            + inner
+            + sql.SQL(") AS s ORDER BY s.ordinal)")
+        )
+        head, tail = fn.layer_statement(geometry_out=geometry_out)
+        statement = sql.SQL(head) + array + sql.SQL(tail)
+        params: list[Any] = [out_srid] if geometry_out == "transform" else []
+        if reproject:
+            params.append(frame.srid)
+        params += [*inner_params, frame.srid, *args]
+        connection.ensure_connection()
+        text = statement.as_string(connection.connection)
+        rows = self._run(text, params, ctx, handler)
+        ctx.check_cancelled()
+        if dissolved:
+            source = Features(np.empty(0, dtype=object), [], [], out_srid)
+        else:
+            source = source_read(layer)
+            if len(source) < max((r[0] for r in rows), default=0):
+                raise ExecutorError(f"layer {layer.layer!r} changed while the run read it", code="layer-changed")
         return {"result": _result(fn, source, rows, out_srid, geometry_out, dissolved)}
 
     def _statement_timeout(self, ctx: ExecutionContext) -> tuple[int, bool]:

@@ -98,6 +98,12 @@ class SqlFunction:
         """The SELECT calling the function. ``geometry_out``: "as_is" | "transform" | "none"."""
         return _statement(self.handler, reproject_input, geometry_out)
 
+    def layer_statement(self, *, geometry_out: str) -> tuple[str, str]:
+        """The SELECT calling the function over a layer: the text before and after the
+        geometry array, which the caller composes from the layer's subquery."""
+        head, _, tail = _statement(self.handler, False, geometry_out).partition("%s::bytea[]")
+        return head, tail
+
 
 @cache
 def _statement(handler: str, reproject_input: bool, geometry_out: str) -> str:

@@ -564,3 +564,34 @@ def test_job_uuids_in_messages_become_job_ids():
     assert doc["error"]["message"] == f"job {t.job_id(RUN)} is running"
     assert doc["error"]["details"] == [f"see jobs {t.job_id(RUN)}"]
     assert t.job_ids_in(f"artifact {RUN}") == f"artifact {RUN}"
+
+
+# --- Honua layers by URL and hosted output layers ------------------------------------------------
+
+_LAYERS = "https://honua.example/ogcapi/"
+
+
+def _gp_request(**params):
+    base = {"distance": '{"distance": 5, "units": "esriMeters"}'}
+    return t.execute_request(
+        CATALOG["buffer"], SERVICE, {**base, **params}, principal=PRINCIPAL, mode=ExecutionMode.SYNC,
+        layers_root=_LAYERS,
+    )
+
+
+def test_own_layer_url_is_a_layer_reference_with_a_where_filter():
+    request = _gp_request(features=json.dumps({"url": _LAYERS + "collections/roads/items", "filter": "lanes > 2"}))
+    assert request.inputs["features"] == {"layer": "roads", "filter": "lanes > 2", "filter_lang": "sql-where"}
+    other = _gp_request(features=json.dumps({"url": "https://elsewhere.example/ogcapi/collections/roads"}))
+    assert other.inputs["features"]["kind"] == "esri-feature-service"  # read as a feature service
+
+
+def test_esri_out_feature_service_name_registers_the_feature_outputs():
+    request = _gp_request(features=json.dumps({"url": _LAYERS + "collections/roads"}),
+                          esri_out_feature_service_name="roads_buffered")
+    assert request.outputs["result"].register_as == {
+        "collection_id": "roads_buffered", "title": "roads_buffered", "ttl_seconds": None,
+    }
+    as_json = _gp_request(esri_out_feature_service_name=json.dumps({"serviceProperties": {"name": "svc"}}))
+    assert as_json.outputs["result"].register_as["collection_id"] == "svc"
+    assert _gp_request(esri_out_feature_service_name="").outputs == {}

@@ -23,6 +23,7 @@ from controlplane.contracts import (
     Surface,
     Tier,
 )
+from controlplane.services.layerrefs import collection_in_url
 from ogcprocesses import translate
 from ogcprocesses.errors import exception_response
 from tests.ogcschema import assert_valid
@@ -103,8 +104,11 @@ def test_every_parameter_type_has_a_schema_valid_per_schema_yaml():
     assert inputs["i"]["schema"] == {"type": "integer", "minimum": 0, "maximum": 9}
     assert inputs["t"]["schema"] == {"type": "string", "format": "date-time"}
     assert inputs["d"]["schema"]["properties"]["unit"]["enum"][0] == "meter"
-    assert inputs["g"]["schema"]["allOf"][0] == {"format": "geojson-geometry"}
-    assert inputs["fc"]["schema"]["allOf"][0] == {"format": "geojson-feature-collection"}
+    # A geometry or feature collection is given inline (GeoJSON) or as a layerReference.
+    assert inputs["g"]["schema"]["oneOf"][0]["allOf"][0] == {"format": "geojson-geometry"}
+    assert inputs["fc"]["schema"]["oneOf"][0]["allOf"][0] == {"format": "geojson-feature-collection"}
+    for name in ("g", "fc"):
+        assert inputs[name]["schema"]["oneOf"][1]["required"] == ["layerReference"]
     assert inputs["box"]["schema"]["allOf"][0] == {"format": "ogc-bbox"}
     # Mixed media types: oneOf, the first branch is the default format.
     assert [b["contentMediaType"] for b in inputs["f"]["schema"]["oneOf"]] == ["text/csv", "application/zip"]
@@ -444,3 +448,60 @@ def test_every_error_code_has_an_exception_type_and_status():
         doc = orjson.loads(response.content)
         assert response.status_code == cls.status == doc["status"]
         assert doc["type"] == translate.EXCEPTION_TYPE + cls.code
+
+
+# --- layer references and registerAs (translation only; the control plane checks them) ------
+
+_FC_SPEC = _spec(
+    ParamSpec("features", ParamType.FEATURE_COLLECTION), ParamSpec("where", ParamType.GEOMETRY, required=False),
+    outputs=(ParamSpec("result", ParamType.FEATURE_COLLECTION),),
+)
+_ROOT = "https://honua.example/ogcapi/"
+
+
+def _layer_request(inputs: dict, outputs: dict | None = None):
+    body = {"inputs": inputs, **({"outputs": outputs} if outputs else {})}
+    return translate.execute_request(_FC_SPEC, body, principal=PRINCIPAL, urls=translate.Urls(_ROOT)).request
+
+
+def test_layer_reference_becomes_the_internal_reference():
+    request = _layer_request({"features": {"layerReference": {
+        "collectionId": "roads", "bbox": [500000, 4100000, 510000, 4110000],
+        "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/32610", "filter": "lanes > 2"}}})
+    assert request.inputs["features"] == {
+        "layer": "roads", "bbox": [500000, 4100000, 510000, 4110000], "bbox_srid": 32610,
+        "filter": "lanes > 2", "filter_lang": "cql2-text",
+    }
+    assert _layer_request({"features": {"layerReference": {"collectionId": "r"}}}).inputs["features"] == {"layer": "r"}
+
+
+@pytest.mark.parametrize("ref", [
+    {"collectionId": 3}, {"collectionId": "r", "bbox": [1, 2]}, {"collectionId": "r", "where": "x"},
+    {"collectionId": "r", "filter": "a = 1", "filter-lang": "cql2-json"}, "roads",
+])
+def test_malformed_layer_references_are_refused(ref):
+    with pytest.raises(errors.InvalidParameterValue):
+        _layer_request({"features": {"layerReference": ref}})
+
+
+def test_own_collection_href_is_a_layer_reference_and_others_are_not():
+    own = _layer_request({"features": {"href": _ROOT + "collections/roads/items?bbox=1,2,3,4&filter=a%3D1"}})
+    assert own.inputs["features"] == {
+        "layer": "roads", "bbox": [1.0, 2.0, 3.0, 4.0], "bbox_srid": 4326, "filter": "a=1", "filter_lang": "cql2-text",
+    }
+    assert _layer_request({"features": {"href": _ROOT + "collections/roads"}}).inputs["features"] == {"layer": "roads"}
+    # Another host with the same path is an ordinary reference (fetched through the SSRF guard).
+    assert collection_in_url("https://elsewhere.example/ogcapi/collections/roads", _ROOT) is None
+    assert collection_in_url(_ROOT + "processes/buffer", _ROOT) is None
+
+
+def test_register_as_becomes_output_request_register_as():
+    request = _layer_request(
+        {"features": {"layerReference": {"collectionId": "r"}}},
+        {"result": {"registerAs": {"collectionId": "r_buf", "title": "Buffers", "ttl": 60}}},
+    )
+    assert request.outputs["result"].register_as == {"collection_id": "r_buf", "title": "Buffers", "ttl_seconds": 60}
+    for bad in ({"title": "x"}, {"collectionId": "a", "ttl": 0}, {"collectionId": "a", "ttl": 1.5},
+                {"collectionId": "a", "x": 1}):
+        with pytest.raises(errors.InvalidParameterValue):
+            _layer_request({"features": {"layerReference": {"collectionId": "r"}}}, {"result": {"registerAs": bad}})
