@@ -40,7 +40,11 @@ from controlplane.exceptions import (
 )
 from controlplane.models import Artifact, Layer
 from controlplane.models.layers import COLLECTION_ID_RE, HOSTED_SCHEMA
-from controlplane.services.artifacts import artifact_create, artifact_local_path, artifact_store_delete
+from controlplane.services.artifacts import (
+    artifact_create,
+    artifact_local_path,
+    artifact_store_delete,
+)
 from controlplane.services.audit import audit_record
 from controlplane.services.mediatypes import media_type_sniff
 from executors.base import InvalidInput
