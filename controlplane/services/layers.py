@@ -92,8 +92,17 @@ def _allowed_tables() -> list[str]:
     return [t.strip() for t in settings.HONUA.get("LAYER_TABLES") or [] if t.strip()]
 
 
+_NEVER_TABLE_SCHEMAS = frozenset({"honua_data", "honua_gp", "information_schema"})
+
+
 def table_allowed(schema: str, table: str) -> bool:
-    """Is ``schema.table`` on the operator allow-list (``schema.table`` or ``schema.*``)?"""
+    """Is ``schema.table`` on the operator allow-list (``schema.table`` or ``schema.*``)?
+
+    Honua's own schemas (hosted layers of every tenant, the tier's functions) and the
+    system catalogs never are, whatever the list says: a table layer must not become a
+    door to another tenant's hosted data."""
+    if schema in _NEVER_TABLE_SCHEMAS or schema.startswith("pg_"):
+        return False
     for entry in _allowed_tables():
         want_schema, _, want_table = entry.partition(".")
         if want_schema == schema and want_table in ("*", table):

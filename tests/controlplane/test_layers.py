@@ -301,6 +301,21 @@ def test_table_layers_allow_list(tenant, reader, settings):
     assert AuditEvent.objects.filter(action="layer.register", object_id=str(layer.pk)).exists()
 
 
+def test_honua_and_system_schemas_are_never_table_layers(tenant, settings):
+    """Even an allow-list of everything cannot register another tenant's hosted table, the
+    tier's functions' schema or a system catalog as a table layer."""
+    other = Tenant.objects.create(slug="other-co", name="Other")
+    hosted = svc.layer_publish(tenant_id=other.pk, collection_id="secret", title="S", features={
+        "type": "FeatureCollection", "srid": 4326, "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {}}]})
+    settings.HONUA = {**settings.HONUA, "LAYER_TABLES": [
+        f"honua_data.{hosted.table_name}", "honua_data.*", "honua_gp.*", "pg_catalog.*", "information_schema.*"]}
+    for table in (f"honua_data.{hosted.table_name}", "pg_catalog.pg_class", "information_schema.tables"):
+        with pytest.raises(PermissionDenied, match="allow-list"):
+            svc.layer_register_table(tenant_id=tenant.pk, collection_id="stolen", title="X", table=table)
+    assert not Layer.objects.filter(tenant=tenant, collection_id="stolen").exists()
+
+
 def test_publish_delete_and_expiry(tenant, reader):
     fc = {"type": "FeatureCollection", "srid": 4326, "fields": [{"name": "n", "type": "integer"}], "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {"n": 1, "s": "a"}},
