@@ -15,6 +15,7 @@ import resource
 import signal
 import stat
 import sys
+import tempfile
 from pathlib import Path
 
 MS_BIND = 4096
@@ -41,26 +42,51 @@ def _traversable(path: Path, uid: int, gid: int) -> bool:
     return bool(st.st_mode & stat.S_IXOTH)
 
 
-def expose(needed: list[Path], uid: int, gid: int, hold: Path) -> list[str]:
-    """In a private mount namespace: for each needed path behind a directory the task user
-    cannot traverse (a Python under /root), cover that directory with an empty tmpfs that
-    holds only the needed subtree (bind-mounted back). Returns what was done."""
-    done: list[str] = []
+def _hold_base() -> Path:
+    """Where bind mounts wait while their directory is covered: outside every directory that
+    may be covered (the checkout itself may live under /root), on a world-traversable tmpfs."""
+    for parent in ("/dev/shm", "/tmp"):
+        if os.path.isdir(parent) and os.access(parent, os.W_OK):
+            return Path(tempfile.mkdtemp(prefix="honua-hold-", dir=parent))
+    raise OSError("no writable /dev/shm or /tmp for the sandbox's mounts")
+
+
+def expose(needed: list[Path], uid: int, gid: int) -> list[str]:
+    """In a private mount namespace: for each directory the task user cannot traverse on the
+    way to a needed path (a Python or a checkout under /root), cover that directory with an
+    empty tmpfs that holds only the needed children (bind-mounted back). Returns what was
+    done."""
+    keep: dict[Path, set[str]] = {}
     for target in needed:
+        if not target.exists():
+            continue
         target = target.resolve()
-        ancestors = [target, *target.parents][::-1]
+        ancestors = [*reversed(target.parents), target]
         for i, ancestor in enumerate(ancestors[:-1]):
-            if _traversable(ancestor, uid, gid):
-                continue
-            child = ancestors[i + 1]
-            slot = hold / f"hold{len(done)}"
-            slot.mkdir(parents=True, exist_ok=True)
-            _mount(str(child), str(slot), None, MS_BIND | MS_REC, None)
+            if not _traversable(ancestor, uid, gid):
+                keep.setdefault(ancestor, set()).add(ancestors[i + 1].name)
+                break
+    if not keep:
+        return []
+    done: list[str] = []
+    hold = _hold_base()
+    try:
+        for ancestor in sorted(keep, key=lambda p: len(p.parts)):
+            slots: dict[str, Path] = {}
+            for name in sorted(keep[ancestor]):
+                slot = hold / f"{len(done)}-{len(slots)}"
+                slot.mkdir()
+                _mount(str(ancestor / name), str(slot), None, MS_BIND | MS_REC, None)
+                slots[name] = slot
             _mount("tmpfs", str(ancestor), "tmpfs", 0, "mode=0755,size=1m")
-            (ancestor / child.name).mkdir()
-            _mount(str(slot), str(ancestor / child.name), None, MS_MOVE, None)
-            done.append(f"{ancestor} covered, {child} kept")
-            break
+            for name, slot in slots.items():
+                (ancestor / name).mkdir()
+                _mount(str(slot), str(ancestor / name), None, MS_MOVE, None)
+            done.append(f"{ancestor} covered, {', '.join(sorted(slots))} kept")
+    finally:
+        for slot in hold.iterdir():
+            slot.rmdir()
+        hold.rmdir()
     return done
 
 
@@ -79,7 +105,8 @@ def main(argv: list[str]) -> int:
     if args.private_mounts and args.uid > 0 and args.hold:
         needed = [Path(sys.base_prefix), Path(sys.prefix), Path(os.path.realpath(sys.executable)).parent]
         needed.extend(Path(p) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
-        expose(needed, args.uid, args.gid, Path(args.hold))
+        needed.append(Path(args.hold).parent)  # the run's staging directory
+        expose(needed, args.uid, args.gid)
     if args.init:
         # PID 1 of the task's PID namespace stays root and does nothing but reap: when it
         # exits, the kernel kills every process left in the namespace (forks, setsid escapes).
