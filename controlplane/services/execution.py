@@ -453,6 +453,21 @@ def _failed(
     return failed
 
 
+def _end_with_error(plan: RunPlan, owner: str, tier: str, exc: ExecutorError) -> ProcessRun | None:
+    """End the run as an executor's typed error says (inline, worker, or a detached job's end):
+    cancelled, timed out, or failed with the error's code."""
+    if isinstance(exc, Cancelled):
+        cancelled = run_services.run_mark_cancelled(run_id=plan.run_id, owner=owner)
+        if cancelled:
+            _notify(plan, "failed")
+        return cancelled
+    if isinstance(exc, DeadlineExceeded):
+        return _failed(plan, owner, tier, _error_doc("timed-out", exc.message), RunStatus.TIMED_OUT)
+    if isinstance(exc, InvalidInput):
+        return _failed(plan, owner, tier, _error_doc("invalid-parameter-value", exc.message))
+    return _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
+
+
 def _store_outputs(plan: RunPlan, outputs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Inline small outputs in the ledger; spill large or by-reference ones to artifacts."""
     spill = int(settings.HONUA.get("OUTPUT_SPILL_BYTES", 256 * 1024))
@@ -558,20 +573,11 @@ def _execute_tiers(
                     run_services.run_record_tier(run_id=run_id, tier=tier, outcome="fallback", reason=reason)
                     reasons.append(f"{tier}: {reason}")
                     continue
-                except Cancelled:
-                    cancelled = run_services.run_mark_cancelled(run_id=run_id, owner=owner)
-                    if cancelled:
-                        _notify(plan, "failed")
-                    return None, cancelled
-                except DeadlineExceeded as exc:
-                    return None, _failed(plan, owner, tier, _error_doc("timed-out", exc.message), RunStatus.TIMED_OUT)
-                except InvalidInput as exc:
-                    return None, _failed(plan, owner, tier, _error_doc("invalid-parameter-value", exc.message))
                 except Detached as exc:
                     _detach(plan, owner, tier, handler, exc)
                     return None, None
                 except ExecutorError as exc:
-                    return None, _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
+                    return None, _end_with_error(plan, owner, tier, exc)
                 except Exception as exc:  # the executor boundary: never lose a run
                     log.exception("executor crashed", extra={"tier": tier, "process_id": plan.process_id})
                     return None, _failed(
@@ -688,17 +694,8 @@ def _resume(
     )
     try:
         outputs = resume(external, job, ctx)
-    except Cancelled:
-        cancelled = run_services.run_mark_cancelled(run_id=run_id, owner=owner)
-        if cancelled:
-            _notify(plan, "failed")
-        return cancelled
-    except DeadlineExceeded as exc:
-        return _failed(plan, owner, tier, _error_doc("timed-out", exc.message), RunStatus.TIMED_OUT)
-    except InvalidInput as exc:
-        return _failed(plan, owner, tier, _error_doc("invalid-parameter-value", exc.message))
     except ExecutorError as exc:
-        return _failed(plan, owner, tier, _error_doc(exc.code, exc.message))
+        return _end_with_error(plan, owner, tier, exc)
     inline, links = _store_outputs(plan, outputs)
     seconds = (timezone.now() - started_at).total_seconds() if started_at else 0.0
     cost = round(max(1.0, plan.feature_count / 1000.0) * (seconds + 0.001), 4)
